@@ -1,0 +1,497 @@
+"""The clients under test, each written the way its users write it.
+
+Every function gets a `Ctx` and a timer; it sets its client up, then wraps only the transfer
+in `with timer:`. Naming: `<family>-<variant>`:
+
+- `agentbay-async` / `agentbay-sync`: our `session.oss.upload` / `download` (file or directory).
+- `oss2-eq` / `oss2-default`: `oss2.resumable_upload` / `resumable_download`, with
+  num_threads = concurrency and part_size / thresholds equal to ours; or oss2's defaults.
+- `v2-eq` / `v2-default`: alibabacloud-oss-v2 `Uploader` / `Downloader` with
+  parallel_num = concurrency and part_size equal; or its defaults.
+- `oss2-loop`, `oss2-pool`, `v2-loop`, `v2-pool`: many files, a plain loop of
+  put_object_from_file / get_object_to_file, or a ThreadPoolExecutor of equal width
+  (downloads list the prefix first, as users must).
+- `raw-1`, `raw-n`: unsigned aiohttp against a public bucket, no CRC: one stream (one file after
+  another), or N concurrent requests (ranged GETs / multipart parts for one big object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TimerLike = AbstractContextManager[Any]
+
+
+@dataclass
+class Ctx:
+    client: str
+    workload: str
+    direction: str  # "up" or "down"
+    kind: str  # "big" (one file) or "files" (a flat directory)
+    endpoint: str
+    region: str
+    ak: str
+    sk: str
+    token: str
+    bucket: str
+    public_bucket: str
+    src: Path  # the local file or directory (uploads read it, raw downloads know names from it)
+    key: str  # object key (big) or prefix ending with "/" (files)
+    dest: Path  # download target: a file path (big) or a fresh directory (files)
+    names: list[str]  # the data set's relative file names
+    concurrency: int
+    part_size: int
+    work: Path
+
+    @property
+    def up(self) -> bool:
+        return self.direction == "up"
+
+    def local_files(self) -> Iterator[tuple[str, str]]:
+        """(key, path) pairs for a directory upload, walking the tree as users do."""
+        for entry in sorted(os.scandir(self.src), key=lambda e: e.name):
+            if entry.is_file():
+                yield self.key + entry.name, entry.path
+
+    def dest_for(self, key: str) -> str:
+        rel = key[len(self.key) :]
+        path = self.dest / rel
+        if "/" in rel:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+
+Client = Callable[[Ctx, TimerLike], None]
+CLIENTS: dict[str, Client] = {}
+# Which clients make sense for each kind of data set.
+BIG_CLIENTS: list[str] = []
+FILES_CLIENTS: list[str] = []
+
+
+def client(*kinds: str) -> Callable[[Client], Client]:
+    def register(fn: Client) -> Client:
+        name = fn.__name__.removeprefix("c_").replace("_", "-")
+        CLIENTS[name] = fn
+        if "big" in kinds:
+            BIG_CLIENTS.append(name)
+        if "files" in kinds:
+            FILES_CLIENTS.append(name)
+        return fn
+
+    return register
+
+
+# --- agentbay_oss -------------------------------------------------------------------------
+
+
+def _check(result: Any, what: str) -> None:
+    if not getattr(result, "success", False):
+        raise RuntimeError(f"{what} failed: {getattr(result, 'error_message', result)!r}")
+
+
+def _transfer_config(ctx: Ctx) -> Any:
+    from agentbay_oss.config import TransferConfig
+
+    return TransferConfig.model_validate(
+        {"part_size": ctx.part_size, "concurrency": ctx.concurrency}
+    )
+
+
+def _our_args(ctx: Ctx) -> tuple[str, str, str]:
+    if ctx.up:
+        # A directory goes under prefix `object/`: pass the prefix without its slash.
+        key = ctx.key.rstrip("/") if ctx.kind == "files" else ctx.key
+        return ctx.bucket, key, str(ctx.src)
+    return ctx.bucket, ctx.key, str(ctx.dest)
+
+
+@client("big", "files")
+def c_agentbay_async(ctx: Ctx, timer: TimerLike) -> None:
+    from agentbay_oss.aio import AsyncAgentBay  # type: ignore[attr-defined]
+
+    async def run() -> None:
+        agent_bay = AsyncAgentBay(config=_transfer_config(ctx))
+        created = await agent_bay.create()
+        _check(created, "create")
+        session = created.session
+        try:
+            _check(
+                await session.oss.env_init(
+                    access_key_id=ctx.ak,
+                    access_key_secret=ctx.sk,
+                    securityToken=ctx.token,
+                    endpoint=ctx.endpoint,
+                    region=ctx.region,
+                ),
+                "env_init",
+            )
+            op = session.oss.upload if ctx.up else session.oss.download
+            with timer:
+                result = await op(*_our_args(ctx))
+            _check(result, ctx.direction)
+        finally:
+            await session.delete()
+
+    asyncio.run(run())
+
+
+@client("big", "files")
+def c_agentbay_sync(ctx: Ctx, timer: TimerLike) -> None:
+    from agentbay_oss import AgentBay  # type: ignore[attr-defined]
+
+    agent_bay = AgentBay(config=_transfer_config(ctx))
+    created = agent_bay.create()
+    _check(created, "create")
+    session = created.session
+    try:
+        _check(
+            session.oss.env_init(
+                access_key_id=ctx.ak,
+                access_key_secret=ctx.sk,
+                securityToken=ctx.token,
+                endpoint=ctx.endpoint,
+                region=ctx.region,
+            ),
+            "env_init",
+        )
+        op = session.oss.upload if ctx.up else session.oss.download
+        with timer:
+            result = op(*_our_args(ctx))
+        _check(result, ctx.direction)
+    finally:
+        session.delete()
+
+
+# --- oss2 ---------------------------------------------------------------------------------
+
+
+def _oss2_bucket(ctx: Ctx, width: int = 1) -> Any:
+    import oss2
+
+    # oss2's pool holds 10 connections by default; a user running wider raises it.
+    oss2.defaults.connection_pool_size = max(oss2.defaults.connection_pool_size, width)
+    return oss2.Bucket(oss2.StsAuth(ctx.ak, ctx.sk, ctx.token), ctx.endpoint, ctx.bucket)
+
+
+def _oss2_resumable(ctx: Ctx, timer: TimerLike, tuned: bool) -> None:
+    import oss2
+
+    bucket = _oss2_bucket(ctx, ctx.concurrency if tuned else 1)
+    ps = ctx.part_size
+    if ctx.up:
+        store = oss2.ResumableStore(root=str(ctx.work))
+        kw = {"multipart_threshold": ps, "part_size": ps, "num_threads": ctx.concurrency}
+        with timer:
+            oss2.resumable_upload(
+                bucket, ctx.key, str(ctx.src), store=store, **(kw if tuned else {})
+            )
+    else:
+        dstore = oss2.ResumableDownloadStore(root=str(ctx.work))
+        kw = {"multiget_threshold": ps, "part_size": ps, "num_threads": ctx.concurrency}
+        with timer:
+            oss2.resumable_download(
+                bucket, ctx.key, str(ctx.dest), store=dstore, **(kw if tuned else {})
+            )
+
+
+@client("big")
+def c_oss2_eq(ctx: Ctx, timer: TimerLike) -> None:
+    _oss2_resumable(ctx, timer, tuned=True)
+
+
+@client("big")
+def c_oss2_default(ctx: Ctx, timer: TimerLike) -> None:
+    _oss2_resumable(ctx, timer, tuned=False)
+
+
+def _oss2_many(ctx: Ctx, timer: TimerLike, width: int) -> None:
+    import oss2
+
+    bucket = _oss2_bucket(ctx, width)
+
+    def put(item: tuple[str, str]) -> None:
+        bucket.put_object_from_file(item[0], item[1])
+
+    def get(key: str) -> None:
+        bucket.get_object_to_file(key, ctx.dest_for(key))
+
+    with timer:
+        if ctx.up:
+            items: Iterator[Any] = ctx.local_files()
+            fn: Callable[[Any], None] = put
+        else:
+            ctx.dest.mkdir(parents=True, exist_ok=True)
+            items = (obj.key for obj in oss2.ObjectIteratorV2(bucket, prefix=ctx.key))
+            fn = get
+        if width == 1:
+            for item in items:
+                fn(item)
+        else:
+            with ThreadPoolExecutor(width) as pool:
+                for _ in pool.map(fn, items):
+                    pass
+
+
+@client("files")
+def c_oss2_loop(ctx: Ctx, timer: TimerLike) -> None:
+    _oss2_many(ctx, timer, 1)
+
+
+@client("files")
+def c_oss2_pool(ctx: Ctx, timer: TimerLike) -> None:
+    _oss2_many(ctx, timer, ctx.concurrency)
+
+
+# --- alibabacloud-oss-v2 ------------------------------------------------------------------
+
+
+def _v2_client(ctx: Ctx) -> Any:
+    import alibabacloud_oss_v2 as oss
+
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ctx.ak, ctx.sk, ctx.token)
+    cfg.region = ctx.region
+    cfg.endpoint = ctx.endpoint
+    cfg.use_path_style = True
+    return oss.Client(cfg)
+
+
+def _v2_transfer(ctx: Ctx, timer: TimerLike, tuned: bool) -> None:
+    import alibabacloud_oss_v2 as oss
+
+    c = _v2_client(ctx)
+    kw = {"part_size": ctx.part_size, "parallel_num": ctx.concurrency} if tuned else {}
+    if ctx.up:
+        uploader = c.uploader(**kw)
+        with timer:
+            uploader.upload_file(
+                oss.PutObjectRequest(bucket=ctx.bucket, key=ctx.key), filepath=str(ctx.src)
+            )
+    else:
+        downloader = c.downloader(**kw)
+        with timer:
+            downloader.download_file(
+                oss.GetObjectRequest(bucket=ctx.bucket, key=ctx.key), filepath=str(ctx.dest)
+            )
+
+
+@client("big")
+def c_v2_eq(ctx: Ctx, timer: TimerLike) -> None:
+    _v2_transfer(ctx, timer, tuned=True)
+
+
+@client("big")
+def c_v2_default(ctx: Ctx, timer: TimerLike) -> None:
+    _v2_transfer(ctx, timer, tuned=False)
+
+
+def _v2_many(ctx: Ctx, timer: TimerLike, width: int) -> None:
+    import alibabacloud_oss_v2 as oss
+
+    c = _v2_client(ctx)
+
+    def put(item: tuple[str, str]) -> None:
+        c.put_object_from_file(oss.PutObjectRequest(bucket=ctx.bucket, key=item[0]), item[1])
+
+    def get(key: str) -> None:
+        c.get_object_to_file(oss.GetObjectRequest(bucket=ctx.bucket, key=key), ctx.dest_for(key))
+
+    def listing() -> Iterator[str]:
+        pages = c.list_objects_v2_paginator().iter_page(
+            oss.ListObjectsV2Request(bucket=ctx.bucket, prefix=ctx.key)
+        )
+        for page in pages:
+            for obj in page.contents or ():
+                yield obj.key
+
+    with timer:
+        if ctx.up:
+            items: Iterator[Any] = ctx.local_files()
+            fn: Callable[[Any], None] = put
+        else:
+            ctx.dest.mkdir(parents=True, exist_ok=True)
+            items = listing()
+            fn = get
+        if width == 1:
+            for item in items:
+                fn(item)
+        else:
+            with ThreadPoolExecutor(width) as pool:
+                for _ in pool.map(fn, items):
+                    pass
+
+
+@client("files")
+def c_v2_loop(ctx: Ctx, timer: TimerLike) -> None:
+    _v2_many(ctx, timer, 1)
+
+
+@client("files")
+def c_v2_pool(ctx: Ctx, timer: TimerLike) -> None:
+    _v2_many(ctx, timer, ctx.concurrency)
+
+
+# --- raw aiohttp: the limit ---------------------------------------------------------------
+
+RAW_CHUNK = 2**20
+
+
+def _url(ctx: Ctx, key: str, query: str = "") -> str:
+    from urllib.parse import quote
+
+    return f"{ctx.endpoint}/{ctx.public_bucket}/{quote(key)}{query}"
+
+
+# The raw limit uses plain blocking file I/O on the loop (page-cache reads and writes of
+# at most 1 MiB): the simplest fast code, not a model of good async code.
+
+
+async def _raw_put_stream(session: Any, url: str, path: str) -> None:
+    size = os.path.getsize(path)  # noqa: ASYNC240
+
+    async def body() -> Any:
+        with open(path, "rb", buffering=0) as f:  # noqa: ASYNC230
+            while chunk := f.read(RAW_CHUNK):
+                yield chunk
+
+    data = body() if size > RAW_CHUNK else Path(path).read_bytes()  # noqa: ASYNC240
+    async with session.put(url, data=data, headers={"Content-Length": str(size)}) as r:
+        await r.read()
+        r.raise_for_status()
+
+
+async def _raw_get_stream(session: Any, url: str, path: str) -> None:
+    async with session.get(url) as r:
+        r.raise_for_status()
+        with open(path, "wb", buffering=0) as f:  # noqa: ASYNC230
+            async for chunk in r.content.iter_any():
+                f.write(chunk)
+
+
+async def _raw_put_multipart(ctx: Ctx, session: Any, width: int) -> None:
+    """Anonymous multipart upload to the public bucket: N parts in flight, no signing/CRC."""
+    url = _url(ctx, ctx.key)
+    async with session.post(url + "?uploads") as r:
+        r.raise_for_status()
+        m = re.search(r"<UploadId>([^<]+)</UploadId>", await r.text())
+        if not m:
+            raise RuntimeError("no UploadId in InitiateMultipartUpload reply")
+        upload_id = m.group(1)
+    size = os.path.getsize(ctx.src)  # noqa: ASYNC240
+    n = max(1, -(-size // ctx.part_size))
+    etags: dict[int, str] = {}
+    sem = asyncio.Semaphore(width)
+    fd = os.open(ctx.src, os.O_RDONLY)
+    loop = asyncio.get_running_loop()
+
+    async def part(i: int) -> None:
+        async with sem:
+            off = i * ctx.part_size
+            data = await loop.run_in_executor(None, os.pread, fd, ctx.part_size, off)
+            q = f"?partNumber={i + 1}&uploadId={upload_id}"
+            async with session.put(url + q, data=data) as r:
+                await r.read()
+                r.raise_for_status()
+                etags[i + 1] = r.headers["ETag"]
+
+    try:
+        await asyncio.gather(*(part(i) for i in range(n)))
+    finally:
+        os.close(fd)
+    xml = "".join(
+        f"<Part><PartNumber>{i}</PartNumber><ETag>{etags[i]}</ETag></Part>" for i in sorted(etags)
+    )
+    body = f"<CompleteMultipartUpload>{xml}</CompleteMultipartUpload>"
+    async with session.post(url + f"?uploadId={upload_id}", data=body.encode()) as r:
+        await r.read()
+        r.raise_for_status()
+
+
+async def _raw_get_ranges(ctx: Ctx, session: Any, width: int) -> None:
+    """N concurrent ranged GETs written at their offsets into a preallocated file."""
+    url = _url(ctx, ctx.key)
+    async with session.head(url) as r:
+        r.raise_for_status()
+        size = int(r.headers["Content-Length"])
+    fd = os.open(ctx.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    sem = asyncio.Semaphore(width)
+
+    async def rng(off: int) -> None:
+        end = min(off + ctx.part_size, size) - 1
+        async with sem, session.get(url, headers={"Range": f"bytes={off}-{end}"}) as r:
+            r.raise_for_status()
+            pos = off
+            async for chunk in r.content.iter_any():
+                os.pwrite(fd, chunk, pos)
+                pos += len(chunk)
+            if pos != end + 1:
+                raise RuntimeError(f"short range at {off}: {pos - off} bytes")
+
+    try:
+        os.ftruncate(fd, size)
+        await asyncio.gather(*(rng(off) for off in range(0, size, ctx.part_size)))
+    finally:
+        os.close(fd)
+
+
+def _raw(ctx: Ctx, timer: TimerLike, width: int) -> None:
+    import aiohttp
+
+    async def run() -> None:
+        conn = aiohttp.TCPConnector(limit=width)
+        async with aiohttp.ClientSession(connector=conn) as session:
+            if ctx.kind == "big":
+                with timer:
+                    if ctx.up and width == 1:
+                        await _raw_put_stream(session, _url(ctx, ctx.key), str(ctx.src))
+                    elif ctx.up:
+                        await _raw_put_multipart(ctx, session, width)
+                    elif width == 1:
+                        await _raw_get_stream(session, _url(ctx, ctx.key), str(ctx.dest))
+                    else:
+                        await _raw_get_ranges(ctx, session, width)
+                return
+
+            # Many files: the raw limit knows the names, no listing.
+            async def one(name: str) -> None:
+                url = _url(ctx, ctx.key + name)
+                if ctx.up:
+                    await _raw_put_stream(session, url, str(ctx.src / name))
+                else:
+                    await _raw_get_stream(session, url, str(ctx.dest / name))
+
+            with timer:
+                if not ctx.up:
+                    ctx.dest.mkdir(parents=True, exist_ok=True)
+                if width == 1:
+                    for name in ctx.names:
+                        await one(name)
+                else:
+                    # Bounded: at most `width` tasks alive, not one task per file.
+                    it = iter(ctx.names)
+
+                    async def worker() -> None:
+                        for name in it:
+                            await one(name)
+
+                    await asyncio.gather(*(worker() for _ in range(width)))
+
+    asyncio.run(run())
+
+
+@client("big", "files")
+def c_raw_1(ctx: Ctx, timer: TimerLike) -> None:
+    _raw(ctx, timer, 1)
+
+
+@client("big", "files")
+def c_raw_n(ctx: Ctx, timer: TimerLike) -> None:
+    _raw(ctx, timer, ctx.concurrency)

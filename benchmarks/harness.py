@@ -1,0 +1,317 @@
+"""`python -m benchmarks`: start the local server, generate data, measure every client.
+
+Each measurement is one child process (`python -m benchmarks.runner`); runs interleave the
+clients (the order rotates every run) so a slow spell on the machine hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.clients import BIG_CLIENTS, CLIENTS, FILES_CLIENTS
+from benchmarks.data import Dataset, big_file, file_tree
+from benchmarks.serverproc import ServerProcess
+
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parent
+AK, SK, TOKEN = "bench-ak", "bench-sk-not-a-secret", "bench-sts-token"
+REGION = "cn-hangzhou"
+BUCKET, PUBLIC = "bench", "bench-public"
+WORKLOADS = ("1gib", "small", "mid")
+UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 2**10, "m": 10**6, "mb": 10**6}
+UNITS |= {"mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30}
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 8MiB, 64MiB, 1GiB)")
+    return int(float(m.group(1)) * UNITS[m.group(2).lower()])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="agentbay_oss vs oss2, alibabacloud-oss-v2 and raw aiohttp, on a local server.",
+    )
+    p.add_argument("--quick", action="store_true", help="64 MiB, 1,000 small files, 1 run")
+    p.add_argument("--runs", type=int, help="runs per measurement (default 3, --quick 1)")
+    p.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    p.add_argument("--clients", nargs="+", choices=sorted(CLIENTS), help="default: all")
+    p.add_argument("--directions", nargs="+", choices=["up", "down"], default=["up", "down"])
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--part-size", type=parse_size, default=8 * 2**20)
+    p.add_argument("--fail-rate", type=float, default=0.0, help="server: 503 rate")
+    p.add_argument("--reset-rate", type=float, default=0.0, help="server: dropped connections")
+    p.add_argument("--big-size", type=parse_size, help="override (default 1GiB, --quick 64MiB)")
+    p.add_argument("--small-count", type=int, help="override (default 10000, --quick 1000)")
+    p.add_argument("--mid-count", type=int, help="override (default 200)")
+    p.add_argument("--work", type=Path, default=ROOT / ".work", help="data and scratch")
+    p.add_argument("--results", type=Path, default=ROOT / "RESULTS.md", help="append here")
+    p.add_argument("--no-record", action="store_true", help="print only, do not append")
+    p.add_argument("--timeout", type=float, default=900.0, help="per client run, seconds")
+    p.add_argument("--json", type=Path, help="also write every raw measurement here")
+    return p
+
+
+def _oss2_bucket(endpoint: str, name: str) -> Any:
+    import oss2
+
+    oss2.defaults.connection_pool_size = 16
+    return oss2.Bucket(oss2.StsAuth(AK, SK, TOKEN), endpoint, name)
+
+
+def _retry(fn: Any, *args: Any, tries: int = 20) -> Any:
+    # Seeding and cleanup must survive --fail-rate / --reset-rate; they are not measured.
+    for i in range(tries):
+        try:
+            return fn(*args)
+        except Exception:
+            if i == tries - 1:
+                raise
+            time.sleep(0.05 * (i + 1))
+    return None
+
+
+class Bench:
+    def __init__(self, a: argparse.Namespace, endpoint: str, server: ServerProcess) -> None:
+        self.a = a
+        self.endpoint = endpoint
+        self.server = server
+        self.buckets = {
+            BUCKET: _oss2_bucket(endpoint, BUCKET),
+            PUBLIC: _oss2_bucket(endpoint, PUBLIC),
+        }
+        self.scratch = a.work / "scratch"
+
+    # -- server-side setup, verification and cleanup (not measured) --
+
+    def create_buckets(self) -> None:
+        import oss2
+
+        for b in self.buckets.values():
+            try:
+                b.get_bucket_info()
+            except oss2.exceptions.NoSuchBucket:
+                _retry(b.create_bucket)
+
+    def seed(self, ds: Dataset) -> None:
+        """Put the data set under `src/` in both buckets, for the downloads."""
+        import oss2
+
+        for b in self.buckets.values():
+            if ds.kind == "big":
+                store = oss2.ResumableStore(root=str(self.scratch))
+                _retry(
+                    lambda b=b, store=store: oss2.resumable_upload(
+                        b,
+                        f"src/{ds.path.name}",
+                        str(ds.path),
+                        store=store,
+                        part_size=16 * 2**20,
+                        num_threads=4,
+                    )
+                )
+            else:
+                prefix = f"src/{ds.path.name}/"
+                with ThreadPoolExecutor(16) as pool:
+                    list(
+                        pool.map(
+                            lambda n, b=b, prefix=prefix: _retry(
+                                b.put_object_from_file, prefix + n, str(ds.path / n)
+                            ),
+                            ds.manifest,
+                        )
+                    )
+
+    def verify_upload(self, ds: Dataset, bucket: str, key: str) -> str:
+        """Check what a client uploaded: sizes of all objects, CRC64 of the big one / a sample."""
+        import oss2
+
+        b = self.buckets[bucket]
+        if ds.kind == "big":
+            ((size, crc),) = ds.manifest.values()
+            h = _retry(b.head_object, key)
+            if h.content_length != size:
+                raise RuntimeError(f"uploaded size {h.content_length} != {size}")
+            got = h.headers.get("x-oss-hash-crc64ecma")
+            if got is not None and int(got) != crc:
+                raise RuntimeError(f"uploaded crc64 {got} != {crc}")
+            return "size+crc64" if got is not None else "size"
+        listed = {o.key: o.size for o in oss2.ObjectIteratorV2(b, prefix=key)}
+        want = {key + n: s for n, (s, _) in ds.manifest.items()}
+        if listed != want:
+            extra = sorted(set(listed) - set(want))[:2]
+            missing = sorted(set(want) - set(listed))[:2]
+            raise RuntimeError(
+                f"listing mismatch: {len(listed)} objects, want {len(want)};"
+                f" missing {missing}, unexpected {extra}"
+            )
+        for name in random.Random(0).sample(sorted(ds.manifest), min(10, ds.files)):
+            got = _retry(b.head_object, key + name).headers.get("x-oss-hash-crc64ecma")
+            if got is not None and int(got) != ds.manifest[name][1]:
+                raise RuntimeError(f"{name}: uploaded crc64 {got} != {ds.manifest[name][1]}")
+        return "size+crc64 sample"
+
+    def delete_prefix(self, bucket: str, prefix: str) -> None:
+        import oss2
+
+        b = self.buckets[bucket]
+        keys = [o.key for o in oss2.ObjectIteratorV2(b, prefix=prefix)]
+        for i in range(0, len(keys), 1000):
+            _retry(b.batch_delete_objects, keys[i : i + 1000])
+        for u in oss2.MultipartUploadIterator(b, prefix=prefix):
+            _retry(b.abort_multipart_upload, u.key, u.upload_id)
+
+    # -- measurement --
+
+    def measure(self, ds: Dataset, client: str, direction: str, run: int) -> dict[str, Any]:
+        raw = client.startswith("raw-")
+        bucket = PUBLIC if raw else BUCKET
+        up_prefix = f"up/{client}/r{run}/"
+        if ds.kind == "big":
+            key = up_prefix + ds.path.name if direction == "up" else f"src/{ds.path.name}"
+        else:
+            key = f"{up_prefix}{ds.path.name}/" if direction == "up" else f"src/{ds.path.name}/"
+        dest = self.a.work / "dl" / f"{client}-{ds.name}-r{run}"
+        shutil.rmtree(dest, ignore_errors=True)
+        if ds.kind == "big":
+            dest.mkdir(parents=True)
+            dest = dest / ds.path.name
+        ckpt = self.scratch / f"{client}-{ds.name}-{direction}-r{run}"
+        ckpt.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "benchmarks.runner", client, ds.name, direction]
+        cmd += ["--kind", ds.kind, "--endpoint", self.endpoint, "--region", REGION]
+        cmd += ["--bucket", BUCKET, "--public-bucket", PUBLIC, "--src", str(ds.path)]
+        cmd += ["--key", key, "--dest", str(dest), "--manifest", str(ds.manifest_path)]
+        cmd += ["--concurrency", str(self.a.concurrency), "--part-size", str(self.a.part_size)]
+        cmd += ["--work", str(ckpt)]
+        env = dict(os.environ, BENCH_AK=AK, BENCH_SK=SK, BENCH_TOKEN=TOKEN)
+        rec: dict[str, Any] = {"workload": ds.name, "direction": direction, "client": client}
+        rec |= {"run": run, "bytes": ds.total_bytes, "files": ds.files}
+        cpu0 = self.server.cpu_seconds()
+        try:
+            proc = subprocess.run(
+                cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=self.a.timeout
+            )
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if not lines:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                rec |= {"ok": False, "error": f"exit {proc.returncode}: " + " | ".join(tail)}
+            else:
+                rec |= json.loads(lines[-1][len("RESULT ") :])
+        except subprocess.TimeoutExpired:
+            rec |= {"ok": False, "error": f"timeout after {self.a.timeout:.0f}s"}
+        rec["server_cpu"] = self.server.cpu_seconds() - cpu0
+        if direction == "up":
+            if rec.get("ok"):
+                try:
+                    rec["verified"] = self.verify_upload(ds, bucket, key)
+                except Exception as e:
+                    rec |= {"ok": False, "error": f"upload verification: {e}"}
+            self.delete_prefix(bucket, up_prefix)
+        shutil.rmtree(dest.parent if ds.kind == "big" else dest, ignore_errors=True)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        return rec
+
+
+def _clients_for(ds: Dataset, wanted: list[str] | None) -> list[str]:
+    pool = BIG_CLIENTS if ds.kind == "big" else FILES_CLIENTS
+    return [c for c in pool if wanted is None or c in wanted]
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    runs = a.runs or (1 if a.quick else 3)
+    big_size = a.big_size or (64 * 2**20 if a.quick else 2**30)
+    small_count = a.small_count or (1000 if a.quick else 10_000)
+    mid_count = a.mid_count or 200
+    a.work = a.work.resolve()
+    command = "uv run --python python3 python -m benchmarks " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
+    machine = report.machine()
+    print(f"# {command}\n# {machine['summary']}", flush=True)
+
+    t0 = time.monotonic()
+    data_dir = a.work / "data"
+    datasets: list[Dataset] = []
+    for w in a.workloads:
+        if w == "1gib":
+            datasets.append(big_file(data_dir, big_size))
+        elif w == "small":
+            datasets.append(file_tree(data_dir, "small", small_count, 4 * 2**10))
+        else:
+            datasets.append(file_tree(data_dir, "mid", mid_count, 2**20))
+    print(f"# data ready in {time.monotonic() - t0:.1f}s", flush=True)
+
+    root = a.work / "server-root"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    for d in ("dl", "scratch"):
+        shutil.rmtree(a.work / d, ignore_errors=True)
+    server = ServerProcess(
+        root,
+        ak=AK,
+        sk=SK,
+        token=TOKEN,
+        region=REGION,
+        buckets=[BUCKET],
+        public_buckets=[PUBLIC],
+        fail_rate=a.fail_rate,
+        reset_rate=a.reset_rate,
+        log=a.work / "server.log",
+    )
+    records: list[dict[str, Any]] = []
+    with server:
+        bench = Bench(a, server.endpoint, server)
+        bench.create_buckets()
+        t1 = time.monotonic()
+        for ds in datasets:
+            bench.seed(ds)
+        print(f"# server {server.endpoint}, seeded in {time.monotonic() - t1:.1f}s", flush=True)
+        for run in range(runs):
+            for ds in datasets:
+                clients = _clients_for(ds, a.clients)
+                k = run % max(1, len(clients))
+                clients = clients[k:] + clients[:k]
+                for direction in a.directions:
+                    for c in clients:
+                        rec = bench.measure(ds, c, direction, run)
+                        records.append(rec)
+                        print(report.progress_line(rec), flush=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+    settings = {
+        "runs": runs,
+        "concurrency": a.concurrency,
+        "part_size": a.part_size,
+        "big_size": big_size,
+        "small_count": small_count,
+        "mid_count": mid_count,
+        "fail_rate": a.fail_rate,
+        "reset_rate": a.reset_rate,
+        "elapsed": time.monotonic() - t0,
+    }
+    text = report.render(records, settings, machine, command)
+    print(text)
+    if a.json:
+        a.json.write_text(json.dumps(records, indent=1))
+    if not a.no_record:
+        with open(a.results, "a") as f:
+            f.write("\n" + text)
+        print(f"# appended to {a.results}")
+    return 0 if all(r.get("ok") for r in records) else 1

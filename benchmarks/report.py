@@ -1,0 +1,258 @@
+"""Medians, ratios and the Markdown written to RESULTS.md (pure functions over records)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+MB = 1e6  # MB/s means 10^6 bytes per second; RSS is in MiB
+REF = "agentbay-async"
+RAW = ("raw-1", "raw-n")
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown CPU"
+    mem = "? GiB"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+                break
+    except OSError:
+        pass
+    commit = _git("rev-parse", "--short", "HEAD")
+    if _git("status", "--porcelain", "--untracked-files=no"):
+        commit += " (+ uncommitted changes)"
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    info = {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": mem,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "commit": commit,
+        "load": load,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    info["summary"] = (
+        f"{info['nproc']} cores, {cpu}, {mem} RAM, Python {info['python']}, {info['os']},"
+        f" load at start {load}"
+    )
+    return info
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+        return out.stdout.strip()
+    except OSError:
+        return "?"
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n / 2**10:g} KiB"
+
+
+def progress_line(r: dict[str, Any]) -> str:
+    head = f"{r['workload']:>5} {r['direction']:>4} {r['client']:<15} run {r['run']}"
+    if not r.get("ok"):
+        return f"{head}  FAILED: {r.get('error')}"
+    s = r["seconds"]
+    return (
+        f"{head}  {r['bytes'] / MB / s:8.1f} MB/s {r['files'] / s:9.1f} files/s"
+        f"  {s:7.2f}s  rss {r['maxrss_kib'] / 1024:6.1f} MiB"
+        f"  cpu {r['cpu_user'] + r['cpu_sys']:6.2f}s  server cpu {r['server_cpu']:6.2f}s"
+    )
+
+
+class Row:
+    """The median over the successful runs of one (workload, direction, client)."""
+
+    def __init__(self, recs: list[dict[str, Any]]) -> None:
+        ok = [r for r in recs if r.get("ok")]
+        self.workload, self.direction, self.client = (
+            recs[0]["workload"],
+            recs[0]["direction"],
+            recs[0]["client"],
+        )
+        self.runs, self.failed = len(ok), len(recs) - len(ok)
+        self.errors = sorted({str(r.get("error")) for r in recs if not r.get("ok")})
+        self.verified = ", ".join(sorted({str(r.get("verified")) for r in ok}))
+        self.mbps = self.fps = self.cpu_per_gb = self.server_cpu_per_gb = 0.0
+        self.rss_mib = 0.0
+        if ok:
+            self.mbps = statistics.median(r["bytes"] / MB / r["seconds"] for r in ok)
+            self.fps = statistics.median(r["files"] / r["seconds"] for r in ok)
+            self.cpu_per_gb = statistics.median(
+                (r["cpu_user"] + r["cpu_sys"]) / (r["bytes"] / 1e9) for r in ok
+            )
+            self.server_cpu_per_gb = statistics.median(
+                r["server_cpu"] / (r["bytes"] / 1e9) for r in ok
+            )
+            # Peak over runs, not median: the memory bound must hold every time.
+            self.rss_mib = max(r["maxrss_kib"] for r in ok) / 1024
+
+    @property
+    def ok(self) -> bool:
+        return self.runs > 0
+
+
+def rows(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], Row]:
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[(r["workload"], r["direction"], r["client"])].append(r)
+    return {k: Row(v) for k, v in groups.items()}
+
+
+def ratio(table: dict[tuple[str, str, str], Row], w: str, d: str, other: str) -> float | None:
+    """Speed of agentbay-async over `other` (> 1: we are faster)."""
+    ref, row = table.get((w, d, REF)), table.get((w, d, other))
+    if not ref or not row or not ref.ok or not row.ok:
+        return None
+    return ref.mbps / row.mbps
+
+
+def raw_best(table: dict[tuple[str, str, str], Row], w: str, d: str) -> Row | None:
+    cands = [table[(w, d, c)] for c in RAW if (w, d, c) in table and table[(w, d, c)].ok]
+    return max(cands, key=lambda r: r.mbps) if cands else None
+
+
+def _fmt(x: float | None, spec: str = ".2f", suffix: str = "") -> str:
+    return "n/a" if x is None else f"{x:{spec}}{suffix}"
+
+
+def results_table(table: dict[tuple[str, str, str], Row]) -> str:
+    out = [
+        "| workload | dir | client | MB/s | files/s | agentbay-async ÷ this |"
+        " peak RSS MiB | CPU s/GB | server CPU s/GB | runs ok |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for (w, d, c), row in table.items():
+        if not row.ok:
+            err = "; ".join(row.errors)[:160].replace("|", "/")
+            out.append(f"| {w} | {d} | {c} | FAILED | | | | | | 0/{row.failed}: {err} |")
+            continue
+        r = ratio(table, w, d, c)
+        out.append(
+            f"| {w} | {d} | {c} | {row.mbps:.1f} | {row.fps:.0f} | {_fmt(r, '.2f', 'x')} |"
+            f" {row.rss_mib:.0f} | {row.cpu_per_gb:.2f} | {row.server_cpu_per_gb:.2f} |"
+            f" {row.runs}/{row.runs + row.failed} |"
+        )
+    return "\n".join(out)
+
+
+def _target(label: str, need: float, got: float | None, what: str) -> tuple[str, str, str, str]:
+    if got is None:
+        return (label, f">= {need:g}x {what}", "n/a", "not measured")
+    return (label, f">= {need:g}x {what}", f"{got:.2f}x", "met" if got >= need else "MISSED")
+
+
+def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) -> str:
+    """issue 5's target rows, computed from the numbers (never asserted)."""
+    rows_: list[tuple[str, str, str, str]] = []
+    t = table
+
+    def raw_ratio(w: str, d: str) -> float | None:
+        best, ref = raw_best(t, w, d), t.get((w, d, REF))
+        return ref.mbps / best.mbps if best and ref and ref.ok else None
+
+    rows_.append(_target("1 GiB upload", 1.5, ratio(t, "1gib", "up", "oss2-eq"), "oss2"))
+    rows_.append(_target("1 GiB upload", 1.3, ratio(t, "1gib", "up", "v2-eq"), "oss-v2"))
+    rows_.append(_target("1 GiB upload", 0.8, raw_ratio("1gib", "up"), "best raw"))
+    rows_.append(_target("1 GiB download", 1.3, ratio(t, "1gib", "down", "oss2-eq"), "oss2"))
+    rows_.append(_target("1 GiB download", 1.3, ratio(t, "1gib", "down", "v2-eq"), "oss-v2"))
+    rows_.append(_target("1 GiB download", 0.8, raw_ratio("1gib", "down"), "best raw"))
+    for d, name in (("up", "upload"), ("down", "download")):
+        lbl = f"small files {name}"
+        rows_.append(_target(lbl, 3.0, ratio(t, "small", d, "oss2-loop"), "oss2 loop"))
+        rows_.append(_target(lbl, 2.0, ratio(t, "small", d, "oss2-pool"), "oss2 pool"))
+        rows_.append(_target(lbl, 2.0, ratio(t, "small", d, "v2-pool"), "oss-v2 pool"))
+    bound = 64 + settings["concurrency"] * settings["part_size"] / 2**20
+    ours = [r for r in t.values() if r.ok and r.client.startswith("agentbay-")]
+    if ours:
+        worst = max(ours, key=lambda r: r.rss_mib)
+        verdict = "met" if worst.rss_mib <= bound else "MISSED"
+        got = f"{worst.rss_mib:.0f} MiB ({worst.client} {worst.workload} {worst.direction})"
+        rows_.append(("peak RSS", f"<= {bound:.0f} MiB", got, verdict))
+    else:
+        rows_.append(("peak RSS", f"<= {bound:.0f} MiB", "n/a", "not measured"))
+    for w, d, c in t:
+        if c != "agentbay-sync":
+            continue
+        r = ratio(t, w, d, c)
+        if r is None:
+            rows_.append((f"blocking facade {w} {d}", "within 5% of async", "n/a", "not measured"))
+        else:
+            sync_vs = 1 / r
+            verdict = "met" if sync_vs >= 0.95 else "MISSED"
+            rows_.append(
+                (f"blocking facade {w} {d}", "within 5% of async", f"{sync_vs:.2f}x", verdict)
+            )
+    peers = {"1gib": ("oss2-eq", "v2-eq"), "small": ("oss2-pool", "v2-pool")}
+    peers["mid"] = peers["small"]
+    for (w, d, c), ref in t.items():
+        if c != REF or not ref.ok:
+            continue
+        others = [t.get((w, d, p)) for p in peers[w]]
+        vals = [o.cpu_per_gb for o in others if o and o.ok]
+        if len(vals) < 2:
+            rows_.append((f"CPU s/GB {w} {d}", "lower than both peers", "n/a", "not measured"))
+            continue
+        got = f"{ref.cpu_per_gb:.2f} vs {vals[0]:.2f} / {vals[1]:.2f}"
+        verdict = "met" if ref.cpu_per_gb < min(vals) else "MISSED"
+        rows_.append((f"CPU s/GB {w} {d}", "lower than both peers", got, verdict))
+    out = ["| target | need | measured | verdict |", "|---|---|---|---|"]
+    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows_]
+    return "\n".join(out)
+
+
+def render(
+    records: list[dict[str, Any]],
+    settings: dict[str, Any],
+    machine: dict[str, str],
+    command: str,
+) -> str:
+    table = rows(records)
+    kind = "quick" if "--quick" in command else "full"
+    faults = ""
+    if settings["fail_rate"] or settings["reset_rate"]:
+        faults = f", server faults: fail {settings['fail_rate']}, reset {settings['reset_rate']}"
+    lines = [
+        f"## {machine['date']}: {kind} run, commit {machine['commit']}",
+        "",
+        f"- Command: `{command}`",
+        f"- Machine: {machine['summary']}",
+        f"- Settings: concurrency {settings['concurrency']}, part size"
+        f" {_mib(settings['part_size'])}, median of {settings['runs']} run(s); 1gib ="
+        f" {_mib(settings['big_size'])}, small = {settings['small_count']} x 4 KiB,"
+        f" mid = {settings['mid_count']} x 1 MiB{faults}; took {settings['elapsed']:.0f}s",
+        "- MB/s = 10^6 bytes/s. Ratio > 1: agentbay-async is faster. RSS: peak over runs of the"
+        " client process. CPU: user+sys of the client process during the transfer. Server CPU:"
+        " the local server process during the same transfer (same 2 cores).",
+        "",
+        results_table(table),
+        "",
+        "Targets (issue 5), computed from the table above:",
+        "",
+        targets(table, settings),
+        "",
+    ]
+    failures = [r for r in table.values() if r.failed]
+    if failures:
+        lines.append("Failures:")
+        lines += [
+            f"- {r.workload} {r.direction} {r.client}: {r.failed} failed: {'; '.join(r.errors)[:300]}"
+            for r in failures
+        ]
+        lines.append("")
+    return "\n".join(lines)

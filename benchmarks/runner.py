@@ -1,0 +1,151 @@
+"""One client run in a fresh process: `python -m benchmarks.runner CLIENT WORKLOAD DIRECTION ...`.
+
+The harness starts one of these per measurement, so the peak RSS and CPU seconds reported
+belong to this client alone (the server runs in another process). The last stdout line is
+`RESULT {json}`. Credentials come from the environment (BENCH_AK, BENCH_SK, BENCH_TOKEN),
+never from argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from benchmarks.clients import CLIENTS, Ctx
+
+
+class Timer:
+    """Wall time and CPU (user+sys, all threads) of the transfer itself, not of imports/setup."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.cpu_user = 0.0
+        self.cpu_sys = 0.0
+        self.rss_before_kib = 0
+        self._t0 = 0.0
+        self._ru0: Any = None
+
+    def __enter__(self) -> Timer:
+        self._ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        self.rss_before_kib = self._ru0.ru_maxrss
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.seconds = time.perf_counter() - self._t0
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        self.cpu_user = ru1.ru_utime - self._ru0.ru_utime
+        self.cpu_sys = ru1.ru_stime - self._ru0.ru_stime
+
+
+def _verify_download(ctx: Ctx, manifest: dict[str, tuple[int, int]]) -> str:
+    """Size and CRC64 of every downloaded file against the manifest (cheap: ~10 GB/s)."""
+    from agentbay_oss.protocol.crc64 import crc64
+
+    if ctx.kind == "big":
+        found = {ctx.dest.name: ctx.dest}
+    else:
+        # Match by base name: the data sets are flat, whatever layout a client chose.
+        found = {p.name: p for p in ctx.dest.rglob("*") if p.is_file()}
+    missing = [name for name in manifest if name not in found]
+    if missing:
+        raise RuntimeError(f"{len(missing)} of {len(manifest)} files missing, e.g. {missing[0]}")
+    for name, (size, want_crc) in manifest.items():
+        path = found[name]
+        if path.stat().st_size != size:
+            raise RuntimeError(f"{name}: size {path.stat().st_size} != {size}")
+        crc = 0
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(8 * 2**20):
+                crc = crc64(chunk, crc)
+        if crc != want_crc:
+            raise RuntimeError(f"{name}: crc64 {crc} != {want_crc}")
+    return "size+crc64"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.runner")
+    p.add_argument("client", choices=sorted(CLIENTS))
+    p.add_argument("workload")
+    p.add_argument("direction", choices=["up", "down"])
+    p.add_argument("--kind", choices=["big", "files"], required=True)
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--region", default="cn-hangzhou")
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--public-bucket", required=True)
+    p.add_argument("--src", type=Path, required=True, help="local data: the file or directory")
+    p.add_argument("--key", required=True, help="object key, or prefix ending with /")
+    p.add_argument("--dest", type=Path, required=True, help="download target (file or dir)")
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--concurrency", type=int, required=True)
+    p.add_argument("--part-size", type=int, required=True)
+    p.add_argument("--work", type=Path, required=True, help="scratch dir (checkpoints)")
+    a = p.parse_args(argv)
+    raw = json.loads(a.manifest.read_text())
+    manifest = {k: (int(v[0]), int(v[1])) for k, v in raw.items()}
+    ctx = Ctx(
+        client=a.client,
+        workload=a.workload,
+        direction=a.direction,
+        kind=a.kind,
+        endpoint=a.endpoint,
+        region=a.region,
+        ak=os.environ["BENCH_AK"],
+        sk=os.environ["BENCH_SK"],
+        token=os.environ["BENCH_TOKEN"],
+        bucket=a.bucket,
+        public_bucket=a.public_bucket,
+        src=a.src,
+        key=a.key,
+        dest=a.dest,
+        names=sorted(manifest),
+        concurrency=a.concurrency,
+        part_size=a.part_size,
+        work=a.work,
+    )
+    timer = Timer()
+    out: dict[str, Any] = {"ok": False}
+    try:
+        CLIENTS[a.client](ctx, timer)
+        # Peak RSS of the transfer, taken before verification reads anything.
+        out["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["verified"] = _verify_download(ctx, manifest) if a.direction == "down" else "by harness"
+        out["ok"] = True
+    except Exception as e:  # a failed client is a result to report, not a crash
+        tb = traceback.format_exc(limit=3)
+        out["error"] = f"{type(e).__name__}: {e}"[:400].replace(ctx.sk, "***")
+        print(tb.replace(ctx.sk, "***"), file=sys.stderr)
+    finally:
+        if a.direction == "down":
+            # Free the disk at once: a full run moves tens of GiB.
+            if ctx.dest.is_dir():
+                shutil.rmtree(ctx.dest, ignore_errors=True)
+            else:
+                ctx.dest.unlink(missing_ok=True)
+    out.update(
+        seconds=timer.seconds,
+        cpu_user=timer.cpu_user,
+        cpu_sys=timer.cpu_sys,
+        rss_before_kib=timer.rss_before_kib,
+    )
+    out.setdefault("maxrss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    print("RESULT " + json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
