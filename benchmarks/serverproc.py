@@ -29,7 +29,9 @@ class ServerProcess:
         reset_rate: float = 0.0,
         log: Path | None = None,
     ) -> None:
-        self.cmd = [sys.executable, "-m", "agentbay_oss.server", "--host", "127.0.0.1"]
+        # BENCH_SERVER_MODULE: measure against another server build (same CLI flags).
+        module = os.environ.get("BENCH_SERVER_MODULE", "agentbay_oss.server")
+        self.cmd = [sys.executable, "-m", module, "--host", "127.0.0.1"]
         self.cmd += ["--port", "0", "--root", str(root), "--region", region]
         self.cmd += ["--access-key-id", ak, "--access-key-secret", sk, "--security-token", token]
         for b in buckets:
