@@ -1,0 +1,514 @@
+"""The HTTP layer: one aiohttp session per AsyncSession, signing, error mapping, retries.
+
+`HttpCore` belongs to a session (connection pool + the ONE request semaphore shared by every
+file and part). `OssClient` adds credentials, addressing and signing (set up by env_init).
+Engine code holds a request slot (`core.slot()`) around reading a part and sending it, so
+at most `concurrency` part buffers are alive per session, whatever the file sizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ipaddress
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from ..config import TransferConfig
+from ..errors import (
+    AuthError,
+    ClientError,
+    InvalidInputError,
+    NotFoundError,
+    OssError,
+    PreconditionError,
+    ProtocolError,
+    ServerError,
+    TokenExpiredError,
+    from_exception,
+)
+from ..protocol import xml as oxml
+from ..protocol.signing import Credentials, encode_query, mask_secret, sign_v1, sign_v4
+
+log = logging.getLogger("agentbay_oss.aio")
+T = TypeVar("T")
+
+DEFAULT_ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
+_REGION_RE = re.compile(r"^oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
+_ERROR_BODY_LIMIT = 64 * 1024
+
+CredentialsProvider = Callable[[], "Credentials | Awaitable[Credentials] | Any"]
+
+
+# ---------------------------------------------------------------------------- endpoint
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str
+    netloc: str  # host[:port]
+    region: str
+    path_style: bool
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://{self.netloc}"
+
+
+def _is_ip_or_local(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def parse_endpoint(endpoint: str | None, region: str | None, need_region: bool) -> Endpoint:
+    """Validate an endpoint; derive the region of `oss-REGION(-internal).aliyuncs.com`."""
+    raw = (endpoint or DEFAULT_ENDPOINT).strip()
+    if "://" not in raw:
+        raw = "https://" + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(
+            f"invalid endpoint {endpoint!r}",
+            hint="use a URL like https://oss-cn-hangzhou.aliyuncs.com or http://127.0.0.1:9000",
+        )
+    if parts.path not in ("", "/") or parts.query or parts.username:
+        raise InvalidInputError(
+            f"endpoint {endpoint!r} must be scheme://host[:port] only (no path, query or user)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidInputError(f"endpoint {endpoint!r} has an invalid port") from None
+    host = parts.hostname.lower()
+    if region is not None and (
+        not isinstance(region, str) or not re.fullmatch(r"[a-z0-9-]+", region)
+    ):
+        raise InvalidInputError(f"invalid region {region!r}", hint="use a region like cn-hangzhou")
+    derived = ""
+    m = _REGION_RE.match(host)
+    if m:
+        derived = m.group(1)
+    final_region = region or derived
+    if need_region and not final_region:
+        raise InvalidInputError(
+            f"cannot derive the region from endpoint {endpoint!r}",
+            hint="pass region= (for example region='cn-hangzhou'); V4 signatures need it",
+        )
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    return Endpoint(parts.scheme, netloc, final_region, _is_ip_or_local(host))
+
+
+def safe_url(url: str) -> str:
+    """A URL for logs and messages: the query string (signatures, tokens) is masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    q = "?<query masked>" if parts.query else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}{q}"
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+_AUTH_HINTS = {
+    "InvalidAccessKeyId": "check access_key_id passed to env_init (it is unknown to the server)",
+    "SignatureDoesNotMatch": "check access_key_secret (and region for V4 signatures)",
+    "SecurityTokenExpired": "the STS token expired: get new STS credentials and call env_init "
+    "again, or pass credentials_provider=",
+    "InvalidSecurityToken": "the STS token is missing or invalid: pass securityToken= to env_init",
+    "RequestTimeTooSkewed": "the system clock is off by more than 15 minutes: fix the clock",
+    "AccessDenied": "the credentials lack permission for this bucket or object",
+}
+
+
+def error_from_response(
+    status: int, headers: Mapping[str, str], body: bytes, where: str
+) -> OssError:
+    info = oxml.parse_error(body)
+    if info is None and "x-oss-err" in headers:
+        info = oxml.parse_error_header(headers["x-oss-err"])
+    request_id = (info.request_id if info else "") or headers.get("x-oss-request-id", "")
+    code = info.code if info else ""
+    detail = f": {info.message}" if info and info.message else ""
+    msg = f"{where} failed{detail}"
+    kw: dict[str, Any] = {"code": code, "request_id": request_id, "status": status}
+    if status in (429,) or status >= 500:
+        delay = headers.get("x-oss-qos-delay-time")
+        seconds = None
+        if delay:
+            try:
+                seconds = max(0.0, float(delay) / 1000.0)
+            except ValueError:
+                seconds = None
+        return ServerError(msg, delay=seconds, hint="the server is busy or failing", **kw)
+    if status == 403 or status == 401:
+        if code == "SecurityTokenExpired":
+            return TokenExpiredError(msg, hint=_AUTH_HINTS[code], **kw)
+        hint = _AUTH_HINTS.get(code, "check the credentials or the presigned URL (expired?)")
+        if info and "expire" in info.message.lower() and not code.startswith("InvalidAccess"):
+            hint = "the request or URL has expired: sign a new one"
+        return AuthError(msg, hint=hint, **kw)
+    if status == 404:
+        hint = {
+            "NoSuchBucket": "check the bucket name and the endpoint's region",
+            "NoSuchKey": "check the object key",
+            "NoSuchUpload": "the multipart upload was aborted or completed",
+        }.get(code, "check the bucket and key")
+        return NotFoundError(msg, hint=hint, **kw)
+    if status == 412:
+        return PreconditionError(
+            f"{where} failed: the object changed during the transfer (ETag mismatch)",
+            hint="run the transfer again",
+            **kw,
+        )
+    if info is None and status >= 400:
+        return ClientError(f"{where} failed with HTTP {status} and no OSS error document", **kw)
+    return ClientError(msg, **kw)
+
+
+# ---------------------------------------------------------------------------- HTTP core
+
+
+class HttpCore:
+    """Connection pool, request semaphore and the retry loop of one session."""
+
+    def __init__(self, config: TransferConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self.closed = False
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            cfg = self.config
+            connector = aiohttp.TCPConnector(
+                limit=cfg.concurrency + 4, limit_per_host=0, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=cfg.connect_timeout, sock_read=cfg.read_timeout
+                ),
+                auto_decompress=False,
+                # aiohttp would add a Content-Type to byte bodies (breaking presigned URLs
+                # signed without one) and ask for gzip (we write bytes as they come).
+                skip_auto_headers=("Content-Type", "Accept-Encoding"),
+                read_bufsize=1 << 20,
+            )
+        return self._session
+
+    @property
+    def sem(self) -> asyncio.Semaphore:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.config.concurrency)
+        return self._sem
+
+    def slot(self) -> asyncio.Semaphore:
+        """`async with core.slot():` around one request (and reading its body)."""
+        return self.sem
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def backoff(self, attempt: int, err: OssError) -> float:
+        cfg = self.config
+        ceiling = min(cfg.backoff_max, cfg.backoff_base * (2**attempt))
+        delay = random.uniform(0, ceiling)
+        if isinstance(err, ServerError) and err.delay is not None:
+            delay = max(delay, min(err.delay, cfg.backoff_max * 6))
+        return delay
+
+    async def retry(
+        self,
+        op: Callable[[], Awaitable[T]],
+        where: str,
+        on_token_expired: Callable[[], Awaitable[bool]] | None = None,
+    ) -> T:
+        """Run `op` with exponential backoff (full jitter) on retryable errors."""
+        attempt = 0
+        refreshed = False
+        while True:
+            try:
+                return await op()
+            except Exception as exc:
+                err = from_exception(exc, where)
+                if (
+                    isinstance(err, TokenExpiredError)
+                    and on_token_expired is not None
+                    and not refreshed
+                ):
+                    refreshed = True
+                    if await on_token_expired():
+                        continue
+                if not err.retryable or attempt >= self.config.max_retries:
+                    if err is exc:
+                        raise
+                    raise err from exc
+                delay = self.backoff(attempt, err)
+                log.debug("retry %d of %s in %.2fs after: %s", attempt + 1, where, delay, err)
+                attempt += 1
+            await asyncio.sleep(delay)
+
+    @asynccontextmanager
+    async def open_url(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: Any = None,
+        where: str = "",
+        ok: Sequence[int] = (200,),
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send one request; a status outside `ok` raises the mapped OssError."""
+        if self.closed:
+            from ..errors import SessionClosedError
+
+            raise SessionClosedError("the session was deleted", hint="create a new session")
+        started = time.monotonic()
+        async with self.session.request(
+            method, URL(url, encoded=True), headers=headers, data=data, allow_redirects=False
+        ) as resp:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s %s -> %d request_id=%s %.3fs",
+                    method,
+                    where,
+                    resp.status,
+                    resp.headers.get("x-oss-request-id", ""),
+                    time.monotonic() - started,
+                )
+            if resp.status not in ok:
+                body = b""
+                if method != "HEAD":
+                    body = await resp.content.read(_ERROR_BODY_LIMIT)
+                raise error_from_response(resp.status, resp.headers, body, f"{method} {where}")
+            yield resp
+
+
+# ---------------------------------------------------------------------------- OSS client
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    size: int
+    etag: str
+    crc64: int | None
+    last_modified: str = ""
+
+
+def header_crc(headers: Mapping[str, str]) -> int | None:
+    value = headers.get("x-oss-hash-crc64ecma")
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ProtocolError(f"the server sent a non-numeric CRC64 header {value[:30]!r}") from None
+
+
+class OssClient:
+    """Credentials + endpoint + signing on top of a session's HttpCore."""
+
+    def __init__(
+        self,
+        core: HttpCore,
+        creds: Credentials,
+        endpoint: Endpoint,
+        signature_version: str,
+        provider: CredentialsProvider | None = None,
+    ) -> None:
+        self.core = core
+        self.creds = creds
+        self.endpoint = endpoint
+        self.signature_version = signature_version
+        self.provider = provider
+        self._expires_at: float | None = None
+        self._refresh_lock = asyncio.Lock()
+
+    # -- credentials
+
+    async def _call_provider(self) -> None:
+        assert self.provider is not None
+        got = self.provider()
+        if inspect.isawaitable(got):
+            got = await got
+        expires: Any = None
+        if isinstance(got, tuple):
+            got, expires = got
+        if not isinstance(got, Credentials):
+            raise InvalidInputError(
+                "credentials_provider must return a Credentials (or (Credentials, expiry))"
+            )
+        if isinstance(expires, datetime):
+            expires = expires.timestamp()
+        self.creds = got
+        self._expires_at = float(expires) if expires is not None else None
+
+    async def refresh_credentials(self) -> bool:
+        """Ask the provider for new credentials (once even if many requests ask at once)."""
+        if self.provider is None:
+            return False
+        old = self.creds
+        async with self._refresh_lock:
+            if self.creds is old:
+                await self._call_provider()
+        return True
+
+    async def _current_creds(self) -> Credentials:
+        if (
+            self.provider is not None
+            and self._expires_at is not None
+            and time.time() > self._expires_at - 300
+        ):
+            await self.refresh_credentials()
+        return self.creds
+
+    # -- requests
+
+    def url(self, bucket: str, key: str, query: Sequence[tuple[str, str | None]] = ()) -> str:
+        ep = self.endpoint
+        path = "/" + quote(key, safe="/~")
+        if ep.path_style:
+            url = f"{ep.scheme}://{ep.netloc}/{bucket}{path}"
+        else:
+            url = f"{ep.scheme}://{bucket}.{ep.netloc}{path}"
+        if query:
+            url += "?" + encode_query(query)
+        return url
+
+    def signed_headers(
+        self,
+        creds: Credentials,
+        method: str,
+        bucket: str,
+        key: str,
+        query: Sequence[tuple[str, str | None]],
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, str]:
+        h = dict(headers or {})
+        now = datetime.now(timezone.utc)
+        if self.signature_version == "v4":
+            sign_v4(creds, self.endpoint.region, method, bucket, key, query, h, now)
+        else:
+            sign_v1(creds, method, bucket, key, query, h, now)
+        return h
+
+    @asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        *,
+        query: Sequence[tuple[str, str | None]] = (),
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        ok: Sequence[int] = (200,),
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        creds = await self._current_creds()
+        h = self.signed_headers(creds, method, bucket, key, query, headers)
+        where = f"oss://{bucket}/{key}"
+        async with self.core.open_url(
+            method, self.url(bucket, key, query), h, data, where, ok
+        ) as r:
+            yield r
+
+    async def retry(self, op: Callable[[], Awaitable[T]], where: str) -> T:
+        return await self.core.retry(op, where, self.refresh_credentials if self.provider else None)
+
+    async def simple(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        *,
+        query: Sequence[tuple[str, str | None]] = (),
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        ok: Sequence[int] = (200,),
+    ) -> tuple[int, dict[str, str], bytes]:
+        """A small request with retries: (status, headers, body)."""
+
+        async def op() -> tuple[int, dict[str, str], bytes]:
+            async with (
+                self.core.slot(),
+                self.open(method, bucket, key, query=query, headers=headers, data=data, ok=ok) as r,
+            ):
+                body = await r.read()
+                return r.status, dict(r.headers), body
+
+        return await self.retry(op, f"{method} oss://{bucket}/{key}")
+
+    async def head(self, bucket: str, key: str) -> ObjectMeta:
+        _, h, _ = await self.simple("HEAD", bucket, key)
+        try:
+            size = int(h.get("Content-Length", ""))
+        except ValueError:
+            raise ProtocolError(f"HEAD oss://{bucket}/{key}: no Content-Length") from None
+        return ObjectMeta(size, h.get("ETag", ""), header_crc(h), h.get("Last-Modified", ""))
+
+    async def list_page(
+        self, bucket: str, prefix: str, token: str, delimiter: str | None, max_keys: int = 1000
+    ) -> oxml.ListPage:
+        query: list[tuple[str, str | None]] = [
+            ("list-type", "2"),
+            ("max-keys", str(max_keys)),
+            ("encoding-type", "url"),
+        ]
+        if prefix:
+            query.append(("prefix", prefix))
+        if token:
+            query.append(("continuation-token", token))
+        if delimiter:
+            query.append(("delimiter", delimiter))
+        _, _, body = await self.simple("GET", bucket, "", query=query)
+        return oxml.parse_list_objects(body)
+
+    async def iter_list(
+        self, bucket: str, prefix: str, delimiter: str | None = None
+    ) -> AsyncIterator[oxml.ListPage]:
+        token = ""
+        while True:
+            page = await self.list_page(bucket, prefix, token, delimiter)
+            yield page
+            if not page.is_truncated:
+                return
+            if page.next_token == token:
+                raise ProtocolError("the listing did not advance; giving up")
+            token = page.next_token
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint.base,
+            "region": self.endpoint.region,
+            "signature_version": self.signature_version,
+            "addressing_style": "path" if self.endpoint.path_style else "virtual-hosted",
+            "access_key_id": mask_secret(self.creds.access_key_id),
+            "has_security_token": bool(self.creds.security_token),
+            "has_credentials_provider": self.provider is not None,
+        }
+
+
+def is_auth(err: BaseException) -> bool:
+    return isinstance(err, AuthError)

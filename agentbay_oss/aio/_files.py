@@ -1,0 +1,286 @@
+"""Blocking file operations, each meant for ONE worker-thread hop (asyncio.to_thread).
+
+Every function does all its syscalls plus the CRC64 / MD5 of the bytes in the same call:
+fastcrc and hashlib release the GIL, so hashing runs beside the event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import IntegrityError, InvalidInputError, LocalFileError, SourceChangedError
+from ..protocol.crc64 import crc64
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_IOV_MAX = 512  # stay well below the platform's IOV_MAX in one pwritev
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    size: int
+    mtime_ns: int
+
+
+def _regular(st: os.stat_result, path: str) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInputError(f"{path} is a directory where a file was expected")
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "special file"
+        )
+        raise InvalidInputError(
+            f"{path} is a {kind}, not a regular file", hint="upload regular files only"
+        )
+
+
+def stat_source(path: str) -> tuple[bool, SourceInfo]:
+    """(is_dir, info) of an upload source, following symlinks."""
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        return True, SourceInfo(0, st.st_mtime_ns)
+    _regular(st, path)
+    return False, SourceInfo(st.st_size, st.st_mtime_ns)
+
+
+def read_whole(path: str, expect: SourceInfo | None) -> tuple[bytes, str, int, SourceInfo]:
+    """(data, base64 MD5, CRC64, info) of a small file, checking it did not change."""
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC | _O_BINARY)
+    try:
+        st = os.fstat(fd)
+        _regular(st, path)
+        info = SourceInfo(st.st_size, st.st_mtime_ns)
+        if expect is not None and info != expect:
+            raise SourceChangedError(
+                f"{path} changed while it was being uploaded", hint="retry when it is stable"
+            )
+        chunks = []
+        left = info.size
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        st2 = os.fstat(fd)
+        if left or os.read(fd, 1) or (st2.st_size, st2.st_mtime_ns) != (info.size, info.mtime_ns):
+            raise SourceChangedError(
+                f"{path} changed size while it was being read", hint="retry when it is stable"
+            )
+    finally:
+        os.close(fd)
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    return data, md5, crc64(data), info
+
+
+def open_source(path: str) -> tuple[int, SourceInfo]:
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC | _O_BINARY)
+    try:
+        st = os.fstat(fd)
+        _regular(st, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, SourceInfo(st.st_size, st.st_mtime_ns)
+
+
+def read_part(fd: int, offset: int, size: int, path: str) -> tuple[bytes, int]:
+    """(bytes, CRC64) of `size` bytes at `offset`; a short read means the file shrank."""
+    data = os.pread(fd, size, offset)
+    if len(data) < size:
+        chunks = [data]
+        got = len(data)
+        while got < size:
+            more = os.pread(fd, size - got, offset + got)
+            if not more:
+                raise SourceChangedError(
+                    f"{path} became shorter while it was being uploaded",
+                    hint="retry when it is stable",
+                )
+            chunks.append(more)
+            got += len(more)
+        data = b"".join(chunks)
+    return data, crc64(data)
+
+
+def fstat_info(fd: int) -> SourceInfo:
+    st = os.fstat(fd)
+    return SourceInfo(st.st_size, st.st_mtime_ns)
+
+
+def temp_name(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.agentbay-{secrets.token_hex(4)}.part")
+
+
+def _prepare_dest(dest: Path) -> None:
+    parent = dest.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_dir():
+        raise LocalFileError(
+            f"{dest} is an existing directory",
+            hint="download into it by passing the directory path ending with a separator",
+        )
+
+
+def create_temp(dest: Path, size: int) -> tuple[int, Path]:
+    """A preallocated temp file beside `dest` (same filesystem, so os.replace is atomic)."""
+    _prepare_dest(dest)
+    tmp = temp_name(dest)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_BINARY, 0o666)
+    try:
+        if size:
+            try:
+                os.posix_fallocate(fd, 0, size)  # ENOSPC now rather than mid-transfer
+            except (AttributeError, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno not in (95, 22):  # EOPNOTSUPP, EINVAL
+                    raise
+                os.ftruncate(fd, size)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
+def write_chunks(fd: int, chunks: Sequence[bytes], offset: int, crc: int) -> int:
+    """pwritev `chunks` at `offset`; returns the CRC continued over them."""
+    for i in range(0, len(chunks), _IOV_MAX):
+        group = chunks[i : i + _IOV_MAX]
+        total = sum(len(c) for c in group)
+        written = os.pwritev(fd, group, offset)
+        if written < total:  # rare partial write: finish it the slow way
+            data = b"".join(group)
+            while written < total:
+                written += os.pwrite(fd, data[written:], offset + written)
+        offset += total
+        for c in group:
+            crc = crc64(c, crc)
+    return crc
+
+
+def finish_temp(fd: int, tmp: Path, dest: Path) -> None:
+    os.close(fd)
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def discard_temp(fd: int | None, tmp: Path) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def write_small(dest: Path, chunks: Sequence[bytes], expect_crc: int | None, what: str) -> int:
+    """Check the CRC, then write a temp file and rename it over `dest`. Returns the CRC."""
+    crc = 0
+    for c in chunks:
+        crc = crc64(c, crc)
+    if expect_crc is not None and crc != expect_crc:
+        raise IntegrityError(
+            f"CRC64 mismatch downloading {what}: got {crc}, server said {expect_crc}"
+        )
+    fd, tmp = create_temp(dest, 0)
+    try:
+        write_chunks(fd, chunks, 0, 0)
+        finish_temp(fd, tmp, dest)
+    except BaseException:
+        discard_temp(fd, tmp)
+        raise
+    return crc
+
+
+def make_dirs(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise LocalFileError(f"{path} exists and is not a directory", hint="move it away")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------------------- tree walking
+
+
+@dataclass(frozen=True)
+class WalkItem:
+    path: str
+    rel: tuple[str, ...]
+    size: int = 0
+    mtime_ns: int = 0
+    is_dir_marker: bool = False
+    error: str = ""
+
+
+class TreeWalker:
+    """Walks a directory tree in batches (call next_batch from a worker thread).
+
+    One directory is open at a time; symlinked files are followed, symlinked directories
+    are not (no loops); directories without entries become markers.
+    """
+
+    def __init__(self, root: str) -> None:
+        self._dirs: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+        self._pending: list[WalkItem] = []
+
+    def next_batch(self, limit: int = 512) -> list[WalkItem]:
+        out: list[WalkItem] = []
+        while len(out) < limit:
+            if self._pending:
+                take = min(limit - len(out), len(self._pending))
+                out.extend(self._pending[-take:][::-1])
+                del self._pending[-take:]
+                continue
+            if not self._dirs:
+                break
+            self._scan(*self._dirs.pop())
+        return out
+
+    def _scan(self, directory: str, rel: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            self._pending.append(WalkItem(directory, rel, error=f"cannot list: {exc.strerror}"))
+            return
+        if not entries:
+            self._pending.append(WalkItem(directory, rel, is_dir_marker=True))
+            return
+        files: list[WalkItem] = []
+        subdirs: list[tuple[str, tuple[str, ...]]] = []
+        for e in entries:
+            child = (*rel, e.name)
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    subdirs.append((e.path, child))
+                    continue
+                if e.is_symlink() and e.is_dir():
+                    continue  # symlinked directory: not followed
+                st = os.stat(e.path)
+                if stat.S_ISREG(st.st_mode):
+                    files.append(WalkItem(e.path, child, st.st_size, st.st_mtime_ns))
+                else:
+                    files.append(WalkItem(e.path, child, error="not a regular file; skipped"))
+            except OSError as exc:
+                files.append(WalkItem(e.path, child, error=exc.strerror or str(exc)))
+        # _pending is consumed from its end: store reversed so files come out in name order.
+        self._pending.extend(reversed(files))
+        self._dirs.extend(reversed(subdirs))

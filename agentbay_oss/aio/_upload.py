@@ -1,0 +1,276 @@
+"""Upload engine: PutObject for small files, bounded concurrent multipart for large ones."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+
+from ..errors import (
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    SourceChangedError,
+)
+from ..models import TransferredObject
+from ..protocol import planning
+from ..protocol import xml as oxml
+from ..protocol.crc64 import crc64_combine_all
+from ..protocol.keys import dir_prefix, validate_key
+from . import _files
+from ._client import OssClient, header_crc
+from ._common import Outcome, Pipeline, Progress, run_pool
+
+log = logging.getLogger("agentbay_oss.aio")
+_background: set[asyncio.Task[None]] = set()
+
+
+@dataclass
+class PartDone:
+    number: int
+    size: int
+    etag: str
+    crc64: int
+
+
+@dataclass
+class MultipartState:
+    """Bookkeeping of one multipart upload: what a checkpoint needs to save and restore."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    part_size: int
+    source_size: int
+    source_mtime_ns: int
+    parts: dict[int, PartDone] = field(default_factory=dict)
+
+    def combined_crc(self) -> int:
+        return crc64_combine_all((p.crc64, p.size) for _, p in sorted(self.parts.items()))
+
+    def complete_body(self) -> bytes:
+        return oxml.build_complete_multipart((n, p.etag) for n, p in self.parts.items())
+
+
+async def upload_file(
+    client: OssClient,
+    bucket: str,
+    key: str,
+    path: str,
+    info: _files.SourceInfo | None,
+    progress: Progress,
+) -> TransferredObject:
+    known = info if info is not None else (await asyncio.to_thread(_files.stat_source, path))[1]
+    if known.size >= client.core.config.multipart_threshold and known.size > 0:
+        obj = await put_multipart(client, bucket, key, path, progress)
+    else:
+        obj = await put_small(client, bucket, key, path, known, progress)
+    await progress.file_done(key)
+    return obj
+
+
+async def put_small(
+    client: OssClient,
+    bucket: str,
+    key: str,
+    path: str,
+    info: _files.SourceInfo | None,
+    progress: Progress,
+) -> TransferredObject:
+    where = f"PUT oss://{bucket}/{key}"
+
+    async def op() -> tuple[str, int, int]:
+        async with client.core.slot():
+            data, md5, crc, _ = await asyncio.to_thread(_files.read_whole, path, info)
+            async with client.open(
+                "PUT", bucket, key, headers={"Content-MD5": md5}, data=data
+            ) as r:
+                etag = r.headers.get("ETag", "")
+                server_crc = header_crc(r.headers)
+        if server_crc is not None and server_crc != crc:
+            raise IntegrityError(f"{where}: CRC64 mismatch (sent {crc}, server has {server_crc})")
+        return etag, crc, len(data)
+
+    etag, crc, size = await client.retry(op, where)
+    progress.bytes_done += size
+    return TransferredObject(key=key, size=size, etag=etag, crc64=crc, local_path=path)
+
+
+async def _abort(client: OssClient, state: MultipartState) -> None:
+    where = f"abort multipart upload of oss://{state.bucket}/{state.key}"
+    try:
+        await client.simple(
+            "DELETE",
+            state.bucket,
+            state.key,
+            query=[("uploadId", state.upload_id)],
+            ok=(200, 204),
+        )
+        log.debug("aborted multipart upload of oss://%s/%s", state.bucket, state.key)
+    except NotFoundError:
+        pass
+    except Exception as exc:
+        log.warning("%s failed: %s", where, exc)
+
+
+async def abort_shielded(client: OssClient, state: MultipartState) -> None:
+    """Abort even if we are being cancelled (no orphaned upload left on the server)."""
+    task = asyncio.ensure_future(_abort(client, state))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(task)
+
+
+async def put_multipart(
+    client: OssClient, bucket: str, key: str, path: str, progress: Progress
+) -> TransferredObject:
+    cfg = client.core.config
+    fd, info = await asyncio.to_thread(_files.open_source, path)
+    try:
+        part_size = planning.part_size_for(info.size, cfg.part_size, planning.MAX_PARTS)
+        _, _, body = await client.simple("POST", bucket, key, query=[("uploads", None)])
+        state = MultipartState(
+            bucket, key, oxml.parse_initiate_multipart(body), part_size, info.size, info.mtime_ns
+        )
+        try:
+            await _send_parts(client, state, fd, path, progress)
+            now = await asyncio.to_thread(_files.fstat_info, fd)
+            if now != info:
+                raise SourceChangedError(
+                    f"{path} changed while it was being uploaded (size or mtime)",
+                    hint="nothing was stored; upload it again when it is stable",
+                )
+            etag = await _complete(client, state)
+        except BaseException:
+            await abort_shielded(client, state)
+            raise
+    finally:
+        os.close(fd)
+    return TransferredObject(
+        key=key, size=info.size, etag=etag, crc64=state.combined_crc(), local_path=path
+    )
+
+
+async def _send_parts(
+    client: OssClient, state: MultipartState, fd: int, path: str, progress: Progress
+) -> None:
+    todo = [
+        p
+        for p in planning.plan_parts(state.source_size, state.part_size)
+        if p.number not in state.parts
+    ]
+
+    async def send(part: planning.Part) -> None:
+        where = f"PUT part {part.number} of oss://{state.bucket}/{state.key}"
+        query = [("partNumber", str(part.number)), ("uploadId", state.upload_id)]
+
+        async def op() -> PartDone:
+            async with client.core.slot():
+                # Read inside the slot: at most `concurrency` part buffers exist per session.
+                data, crc = await asyncio.to_thread(
+                    _files.read_part, fd, part.offset, part.size, path
+                )
+                async with client.open("PUT", state.bucket, state.key, query=query, data=data) as r:
+                    etag = r.headers.get("ETag", "")
+                    server_crc = header_crc(r.headers)
+            if server_crc is not None and server_crc != crc:
+                raise IntegrityError(f"{where}: CRC64 mismatch (sent {crc}, got {server_crc})")
+            return PartDone(part.number, part.size, etag, crc)
+
+        done = await client.retry(op, where)
+        state.parts[part.number] = done
+        await progress.add_bytes(part.size, state.key)
+
+    await run_pool(todo, client.core.config.concurrency, send)
+
+
+async def _complete(client: OssClient, state: MultipartState) -> str:
+    where = f"complete multipart upload of oss://{state.bucket}/{state.key}"
+    body = state.complete_body()
+    expected = state.combined_crc()
+    tries = 0
+
+    async def op() -> tuple[str, int | None]:
+        nonlocal tries
+        tries += 1
+        try:
+            async with (
+                client.core.slot(),
+                client.open(
+                    "POST",
+                    state.bucket,
+                    state.key,
+                    query=[("uploadId", state.upload_id)],
+                    data=body,
+                ) as r,
+            ):
+                reply = await r.read()
+                etag = r.headers.get("ETag") or oxml.parse_complete_multipart(reply)
+                return etag, header_crc(r.headers)
+        except NotFoundError as exc:
+            # An earlier try may have completed it and lost the reply: check the object.
+            if tries > 1 and exc.code == "NoSuchUpload":
+                meta = await client.head(state.bucket, state.key)
+                if meta.crc64 == expected and meta.size == state.source_size:
+                    return meta.etag, meta.crc64
+            raise
+
+    etag, server_crc = await client.retry(op, where)
+    if server_crc is not None and server_crc != expected:
+        raise IntegrityError(
+            f"{where}: CRC64 of the stored object ({server_crc}) differs from the parts sent "
+            f"({expected})",
+            hint="upload again",
+        )
+    return etag
+
+
+# ---------------------------------------------------------------------------- directories
+
+
+async def upload_dir(
+    client: OssClient, bucket: str, object_key: str, root: str, progress: Progress
+) -> Outcome:
+    prefix = dir_prefix(object_key)
+    walker = _files.TreeWalker(root)
+    outcome = Outcome()
+    progress.totals_final = False
+
+    async def produce():  # type: ignore[no-untyped-def]
+        while True:
+            batch = await asyncio.to_thread(walker.next_batch, 512)
+            if not batch:
+                break
+            for item in batch:
+                if not item.error and not item.is_dir_marker:
+                    progress.files_total += 1
+                    progress.bytes_total += item.size
+                yield item
+        progress.totals_final = True
+
+    async def handle(item: _files.WalkItem) -> None:
+        if item.error:
+            raise InvalidInputError(f"{item.path}: {item.error}")
+        rel = "/".join(item.rel)
+        if item.is_dir_marker:
+            key = prefix + rel + "/" if rel else prefix
+            if not key:
+                return  # an empty tree uploaded to the bucket root: nothing to record
+            validate_key(key)
+            _, h, _ = await client.simple("PUT", bucket, key, data=b"")
+            outcome.add(TransferredObject(key=key, size=0, etag=h.get("ETag", ""), crc64=0))
+            return
+        key = prefix + rel
+        validate_key(key)
+        info = _files.SourceInfo(item.size, item.mtime_ns)
+        obj = await upload_file(client, bucket, key, item.path, info, progress)
+        outcome.add(obj)
+
+    workers = client.core.config.concurrency * 2
+    pipe = Pipeline(workers, handle, "upload")
+    await pipe.run(produce, lambda it: it.path)
+    outcome.errors = pipe.errors
+    return outcome

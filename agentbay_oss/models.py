@@ -1,0 +1,114 @@
+"""Result models (pydantic v2) returned by the `Oss` services of both APIs.
+
+The services never raise for operational errors: they return `success=False` and an
+`error_message` a person can act on. `raise_for_error()` turns a failed result into the
+typed exception (`agentbay_oss.errors`) for people who prefer exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from .errors import OssError
+
+
+class ApiResponse(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    request_id: str = ""
+    success: bool
+    error_message: str = ""
+    # The typed exception behind a failure (not serialised).
+    _error: OssError | None = PrivateAttr(default=None)
+
+    @property
+    def error(self) -> OssError | None:
+        return self._error
+
+    def raise_for_error(self) -> None:
+        """Raise the typed exception of a failed result; do nothing on success."""
+        if self.success:
+            return
+        if self._error is not None:
+            raise self._error
+        raise OssError(self.error_message or "operation failed", request_id=self.request_id)
+
+
+class ClientConfig(BaseModel):
+    """What env_init configured. Never holds the secret or the token."""
+
+    endpoint: str
+    region: str
+    signature_version: str
+    addressing_style: str
+    access_key_id: str  # masked
+    has_security_token: bool
+    has_credentials_provider: bool = False
+
+
+class OSSClientResult(ApiResponse):
+    client_config: ClientConfig | None = None
+
+
+class TransferredObject(BaseModel):
+    key: str
+    size: int
+    etag: str = ""
+    crc64: int | None = None
+    local_path: str = ""
+
+
+class _TransferResult(ApiResponse):
+    content: str = ""
+    files: int = 0
+    bytes: int = 0
+    elapsed: float = 0.0
+    objects: list[TransferredObject] = []
+
+
+class OSSUploadResult(_TransferResult):
+    pass
+
+
+class OSSDownloadResult(_TransferResult):
+    pass
+
+
+class ObjectEntry(BaseModel):
+    key: str
+    size: int
+    etag: str = ""
+    last_modified: datetime | None = None
+
+
+class ListObjectsResult(ApiResponse):
+    entries: list[ObjectEntry] = []
+    common_prefixes: list[str] = []
+
+
+class DeleteObjectsResult(ApiResponse):
+    deleted: list[str] = []
+
+
+class SessionResult(ApiResponse):
+    session: Any = None  # AsyncSession or Session
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Handed to the progress hook at part / range / file granularity.
+
+    Totals of a directory transfer grow while the tree or listing is still being walked;
+    `totals_final` says when they are complete.
+    """
+
+    bytes_done: int
+    bytes_total: int
+    files_done: int
+    files_total: int
+    key: str = ""
+    totals_final: bool = True

@@ -1,0 +1,220 @@
+"""Client side OSS XML: parse replies and errors, build CompleteMultipartUpload. Sans-I/O.
+
+Parsers raise `ProtocolError` on anything that is not the expected document (HTML error
+pages from proxies, truncated bodies), so a garbage answer becomes a clear message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import unquote
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
+
+from ..errors import ProtocolError
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: str
+    message: str
+    request_id: str = ""
+    host_id: str = ""
+    ec: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True)
+class ListPage:
+    entries: list[ListEntry]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_token: str  # NextContinuationToken (V2) or NextMarker (V1)
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    number: int
+    etag: str
+    size: int
+    crc64: int | None
+
+
+@dataclass(frozen=True)
+class ListPartsPage:
+    parts: list[PartInfo]
+    is_truncated: bool
+    next_marker: int
+
+
+def _root(body: bytes, expected: str) -> ET.Element:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        snippet = body[:80].decode("utf-8", "replace").replace("\n", " ")
+        raise ProtocolError(
+            f"the server answered something that is not XML where <{expected}> was expected "
+            f"({exc}; body starts {snippet!r})",
+            hint="check that the endpoint is an OSS service and not a proxy or web page",
+        ) from None
+    tag = root.tag.rsplit("}", 1)[-1]  # tolerate an xmlns some proxies add
+    if tag != expected:
+        raise ProtocolError(f"expected an XML <{expected}> reply, got <{tag}>")
+    return root
+
+
+def _text(el: ET.Element, name: str, default: str = "") -> str:
+    child = el.find(name)
+    if child is None:
+        # With a namespace the tag is "{ns}name"; look it up without it.
+        for c in el:
+            if c.tag.rsplit("}", 1)[-1] == name:
+                child = c
+                break
+    if child is None or child.text is None:
+        return default
+    return child.text
+
+
+def _children(el: ET.Element, name: str) -> list[ET.Element]:
+    return [c for c in el if c.tag.rsplit("}", 1)[-1] == name]
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ProtocolError(f"the server sent a non-numeric {what}: {text[:40]!r}") from None
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() == "true"
+
+
+def parse_error(body: bytes) -> ErrorInfo | None:
+    """The `<Error>` document, or None if the body is not one (empty, HTML, garbage)."""
+    if not body or not body.lstrip().startswith(b"<"):
+        return None
+    try:
+        root = _root(body, "Error")
+    except ProtocolError:
+        return None
+    known = {"Code", "Message", "RequestId", "HostId", "EC"}
+    extra = {
+        c.tag: c.text or ""
+        for c in root
+        if c.tag not in known and c.tag in ("StringToSign", "OSSAccessKeyId", "Header")
+    }
+    return ErrorInfo(
+        code=_text(root, "Code"),
+        message=_text(root, "Message"),
+        request_id=_text(root, "RequestId"),
+        host_id=_text(root, "HostId"),
+        ec=_text(root, "EC"),
+        extra=extra,
+    )
+
+
+def parse_error_header(value: str) -> ErrorInfo | None:
+    """HEAD responses carry the error document base64-encoded in `x-oss-err`."""
+    try:
+        raw = base64.b64decode(value, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    return parse_error(raw)
+
+
+def parse_initiate_multipart(body: bytes) -> str:
+    """The UploadId of an InitiateMultipartUploadResult."""
+    upload_id = _text(_root(body, "InitiateMultipartUploadResult"), "UploadId")
+    if not upload_id:
+        raise ProtocolError("InitiateMultipartUpload reply has no UploadId")
+    return upload_id
+
+
+def build_complete_multipart(parts: Iterable[tuple[int, str]]) -> bytes:
+    """CompleteMultipartUpload body from (part number, etag) pairs, sorted by number."""
+    items = "".join(
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{escape(etag)}</ETag></Part>"
+        for n, etag in sorted(parts)
+    )
+    return f"<CompleteMultipartUpload>{items}</CompleteMultipartUpload>".encode()
+
+
+def parse_complete_multipart(body: bytes) -> str:
+    """The ETag of a CompleteMultipartUploadResult ("" when the body is empty)."""
+    if not body.strip():
+        return ""
+    return _text(_root(body, "CompleteMultipartUploadResult"), "ETag")
+
+
+def _parse_time(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
+
+def parse_list_objects(body: bytes) -> ListPage:
+    """A ListBucketResult page (V1 or V2), URL-decoding names when EncodingType is url."""
+    root = _root(body, "ListBucketResult")
+    url = _text(root, "EncodingType").lower() == "url"
+
+    def dec(s: str) -> str:
+        return unquote(s) if url else s
+
+    entries = [
+        ListEntry(
+            key=dec(_text(c, "Key")),
+            size=_int(_text(c, "Size", "0"), "object size"),
+            etag=_text(c, "ETag"),
+            last_modified=_parse_time(_text(c, "LastModified")),
+        )
+        for c in _children(root, "Contents")
+    ]
+    prefixes = [dec(_text(p, "Prefix")) for p in _children(root, "CommonPrefixes")]
+    truncated = _bool(_text(root, "IsTruncated", "false"))
+    token = _text(root, "NextContinuationToken") or _text(root, "NextMarker")
+    token = dec(token)
+    if truncated and not token:
+        # V1 without NextMarker: continue after the last name, as the OSS docs say.
+        names = [e.key for e in entries] + prefixes
+        token = max(names) if names else ""
+        if not token:
+            raise ProtocolError("listing is truncated but gives no way to continue")
+    return ListPage(entries, prefixes, truncated, token)
+
+
+def parse_list_parts(body: bytes) -> ListPartsPage:
+    root = _root(body, "ListPartsResult")
+    parts = []
+    for p in _children(root, "Part"):
+        crc = _text(p, "HashCrc64ecma")
+        parts.append(
+            PartInfo(
+                number=_int(_text(p, "PartNumber"), "part number"),
+                etag=_text(p, "ETag"),
+                size=_int(_text(p, "Size", "0"), "part size"),
+                crc64=_int(crc, "part CRC") if crc else None,
+            )
+        )
+    truncated = _bool(_text(root, "IsTruncated", "false"))
+    marker = _text(root, "NextPartNumberMarker", "0") or "0"
+    return ListPartsPage(parts, truncated, _int(marker, "part marker"))
