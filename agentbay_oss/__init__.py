@@ -1,3 +1,80 @@
-"""agentbay-oss: fast, safe transfers between a machine and Alibaba Cloud OSS."""
+"""agentbay-oss: fast, safe transfers between a machine and Alibaba Cloud OSS.
+
+Blocking API here (`AgentBay`, `Session`, `Oss`); the async API, with the same names prefixed
+`Async`, in `agentbay_oss.aio`. Both return the same pydantic result models.
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from .config import TransferConfig
+from .errors import (
+    AuthError,
+    ClientError,
+    IntegrityError,
+    InvalidInputError,
+    LocalFileError,
+    NotFoundError,
+    NotInitializedError,
+    OssError,
+    PreconditionError,
+    ProtocolError,
+    ServerError,
+    SessionClosedError,
+    SourceChangedError,
+    TokenExpiredError,
+    TransportError,
+    UnsafeKeyError,
+)
+from .models import (
+    ApiResponse,
+    ClientConfig,
+    DeleteObjectsResult,
+    ListObjectsResult,
+    ObjectEntry,
+    OSSClientResult,
+    OSSDownloadResult,
+    OSSUploadResult,
+    ProgressEvent,
+    SessionResult,
+    TransferredObject,
+)
+from .protocol.signing import Credentials
+from .sync import AgentBay, Oss, Session
+
+__all__ = [
+    "AgentBay",
+    "ApiResponse",
+    "AuthError",
+    "ClientConfig",
+    "ClientError",
+    "Credentials",
+    "DeleteObjectsResult",
+    "IntegrityError",
+    "InvalidInputError",
+    "ListObjectsResult",
+    "LocalFileError",
+    "NotFoundError",
+    "NotInitializedError",
+    "OSSClientResult",
+    "OSSDownloadResult",
+    "OSSUploadResult",
+    "ObjectEntry",
+    "Oss",
+    "OssError",
+    "PreconditionError",
+    "ProgressEvent",
+    "ProtocolError",
+    "ServerError",
+    "Session",
+    "SessionClosedError",
+    "SessionResult",
+    "SourceChangedError",
+    "TokenExpiredError",
+    "TransferConfig",
+    "TransferredObject",
+    "TransportError",
+    "UnsafeKeyError",
+    "__version__",
+]

@@ -9,11 +9,18 @@ errors exit 2 (argparse's convention); no traceback unless AGENTBAY_OSS_DEBUG is
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from agentbay_oss.aio._common import ProgressHook
+    from agentbay_oss.models import ApiResponse, OSSDownloadResult, OSSUploadResult, ProgressEvent
+    from agentbay_oss.sync import Oss, Session
 
 PROG = "agentbay-oss"
 
@@ -179,20 +186,218 @@ def _dispatch(args: argparse.Namespace) -> int:
     return handlers[command](args)
 
 
+# ---------------------------------------------------------------------------- output
+class _Reporter:
+    """Progress on stderr (a rich bar on a terminal, nothing otherwise), results on stdout."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from rich.console import Console
+
+        self.quiet: bool = args.quiet
+        self.as_json: bool = args.json
+        self.err = Console(stderr=True)
+        self.out = Console(highlight=False, soft_wrap=True)
+
+    @property
+    def bars(self) -> bool:
+        return not (self.quiet or self.as_json) and self.err.is_terminal
+
+    @contextlib.contextmanager
+    def progress(self, label: str) -> Iterator[ProgressHook | None]:
+        """A progress hook for the core, drawing a bar while the block runs (None: no bar)."""
+        if not self.bars:
+            yield None
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[files]}"),
+            console=self.err,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(label, total=None, files="")
+
+            def hook(event: ProgressEvent) -> None:
+                # Runs on the loop thread; rich's Progress is thread-safe.
+                total = event.bytes_total if event.totals_final or event.bytes_total else None
+                files = f"{event.files_done}/{event.files_total}{'' if event.totals_final else '+'} files"
+                bar.update(task, completed=event.bytes_done, total=total, files=files)
+
+            yield hook
+
+    def result(self, result: ApiResponse, text: str | None = None) -> None:
+        """Print a result: JSON with --json, `text` (or its content) unless --quiet."""
+        if self.as_json:
+            print(result.model_dump_json(indent=2))
+        elif not self.quiet and text:
+            self.out.print(text, markup=False)
+
+
+def _check(result: ApiResponse, what: str) -> None:
+    if not result.success:
+        raise CliError(f"{what}: {result.error_message or 'failed'}")
+
+
+@contextlib.contextmanager
+def _oss(args: argparse.Namespace, *, credentials: bool = True) -> Iterator[Oss]:
+    """A blocking `Oss` with env_init done from flags / environment (none for anonymous use)."""
+    from agentbay_oss import AgentBay
+
+    if credentials:
+        missing = [
+            flag
+            for flag, value in (
+                ("--access-key-id / $OSS_ACCESS_KEY_ID", args.access_key_id),
+                ("--access-key-secret / $OSS_ACCESS_KEY_SECRET", args.access_key_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise CliError("missing credentials: set " + " and ".join(missing))
+    with AgentBay() as agent_bay:
+        created = agent_bay.create()
+        _check(created, "could not create a session")
+        session: Session = created.session
+        try:
+            if credentials:
+                init = session.oss.env_init(
+                    args.access_key_id,
+                    args.access_key_secret,
+                    args.security_token,
+                    args.endpoint,
+                    args.region,
+                )
+                _check(init, "invalid OSS configuration")
+            yield session.oss
+        finally:
+            session.delete()
+
+
+def _summary(result: OSSUploadResult | OSSDownloadResult, fallback: str) -> str:
+    rate = result.bytes / result.elapsed / 1e6 if result.elapsed > 0 else 0.0
+    head = result.content.splitlines()[0] if result.content else fallback
+    return (
+        f"{head} ({result.files} file{'s' if result.files != 1 else ''}, "
+        f"{_human(result.bytes)} in {result.elapsed:.2f} s, {rate:.1f} MB/s)"
+    )
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+# ---------------------------------------------------------------------------- cp ls rm presign
 def _cmd_cp(args: argparse.Namespace) -> int:
-    raise CliError("cp: not available yet")
+    src, dst = parse_location(args.src), parse_location(args.dst)
+    report = _Reporter(args)
+    if src.kind == "local":
+        if dst.kind == "local":
+            raise CliError("both sides are local paths: use your shell's cp", EXIT_USAGE)
+        if not os.path.exists(src.value):
+            raise CliError(f"{src.value}: no such file or directory")
+        if os.path.isdir(src.value) and not args.recursive:
+            raise CliError(f"{src.value} is a directory (use -r to copy it)", EXIT_USAGE)
+        with _oss(args, credentials=dst.kind == "oss") as oss, report.progress("upload") as hook:
+            if dst.kind == "oss":
+                key = dst.key
+                if not key and not os.path.isdir(src.value):
+                    key = os.path.basename(os.path.abspath(src.value))
+                result: OSSUploadResult | OSSDownloadResult = oss.upload(
+                    dst.bucket, key, src.value, progress=hook
+                )
+            else:
+                result = oss.upload_anonymous(dst.value, src.value, progress=hook)
+        _check(result, f"upload of {src.value} to {_shown(dst)} failed")
+        report.result(result, _summary(result, "Upload success"))
+        return EXIT_OK
+    if dst.kind != "local":
+        raise CliError(
+            "copies between two remote locations are not supported: download, then upload",
+            EXIT_USAGE,
+        )
+    if src.kind == "oss":
+        if (not src.key or src.key.endswith("/")) and not args.recursive:
+            raise CliError(f"{src.value} is a prefix (use -r to copy it)", EXIT_USAGE)
+        with _oss(args) as oss, report.progress("download") as hook:
+            result = oss.download(src.bucket, src.key, dst.value, progress=hook)
+    else:
+        with _oss(args, credentials=False) as oss, report.progress("download") as hook:
+            result = oss.download_anonymous(src.value, dst.value, progress=hook)
+    _check(result, f"download of {_shown(src)} to {dst.value} failed")
+    report.result(result, _summary(result, "Download success"))
+    return EXIT_OK
+
+
+def _shown(location: Location) -> str:
+    """A location safe to print: a URL loses its query string (it may hold a signature)."""
+    if location.kind != "url":
+        return location.value
+    return location.value.split("?", 1)[0] + ("?..." if "?" in location.value else "")
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    raise CliError("ls: not available yet")
+    where = parse_oss_url(args.url)
+    report = _Reporter(args)
+    with _oss(args) as oss:
+        result = oss.list_objects(where.bucket, where.key, None if args.recursive else "/")
+    _check(result, f"cannot list {where.value}")
+    if report.as_json:
+        report.result(result)
+        return EXIT_OK
+    if report.quiet:
+        return EXIT_OK
+    for prefix in result.common_prefixes:
+        print(f"{'':19}  {'PRE':>12}  {prefix}")
+    for entry in result.entries:
+        stamp = entry.last_modified.strftime("%Y-%m-%d %H:%M:%S") if entry.last_modified else "-"
+        print(f"{stamp:19}  {entry.size:>12}  {entry.key}")
+    return EXIT_OK
 
 
 def _cmd_rm(args: argparse.Namespace) -> int:
-    raise CliError("rm: not available yet")
+    where = parse_oss_url(args.url)
+    if not where.key and not args.recursive:
+        raise CliError(f"{where.value} names a whole bucket (use -r to empty it)", EXIT_USAGE)
+    report = _Reporter(args)
+    with _oss(args) as oss:
+        result = oss.delete_objects(where.bucket, where.key, args.recursive)
+    _check(result, f"cannot remove {where.value}")
+    lines = "\n".join(f"deleted oss://{where.bucket}/{key}" for key in result.deleted)
+    report.result(result, lines or f"nothing to delete under {where.value}")
+    return EXIT_OK
 
 
 def _cmd_presign(args: argparse.Namespace) -> int:
-    raise CliError("presign: not available yet")
+    where = parse_oss_url(args.url)
+    if not where.key:
+        raise CliError(f"{where.value} names no object", EXIT_USAGE)
+    if args.expires <= 0:
+        raise CliError("--expires must be a positive number of seconds", EXIT_USAGE)
+    report = _Reporter(args)
+    with _oss(args) as oss:
+        url = oss.presign(where.bucket, where.key, args.method, args.expires)
+    if report.as_json:
+        print(json.dumps({"url": url, "method": args.method, "expires": args.expires}))
+    else:
+        print(url)  # even with --quiet: the URL is the output
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

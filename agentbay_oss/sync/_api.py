@@ -1,0 +1,223 @@
+"""`AgentBay`, `Session`, `Oss`: the async API, blocking.
+
+Every method hands its coroutine to the async object on the private loop thread
+(`agentbay_oss.sync._portal`) and waits; there is no transfer logic here. Signatures and results
+are those of `AsyncAgentBay`, `AsyncSession` and `AsyncOss` (a test compares them), and the
+docstrings are copied from there, so the two APIs cannot drift apart.
+
+A progress hook passed to a blocking call runs on the loop thread: keep it quick, and do not
+make blocking agentbay_oss calls from it (that is refused with a RuntimeError).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from agentbay_oss.aio import AsyncAgentBay, AsyncOss, AsyncSession
+from agentbay_oss.aio._client import CredentialsProvider
+from agentbay_oss.aio._common import ProgressHook
+from agentbay_oss.config import TransferConfig
+from agentbay_oss.models import (
+    ApiResponse,
+    DeleteObjectsResult,
+    ListObjectsResult,
+    OSSClientResult,
+    OSSDownloadResult,
+    OSSUploadResult,
+    SessionResult,
+)
+
+from ._portal import portal, run
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The async objects the facade created and has not closed yet: closed when the portal shuts
+# down at exit, so no "Unclosed client session" noise; weak so dropping a facade frees it.
+_open: weakref.WeakSet[AsyncAgentBay] = weakref.WeakSet()
+
+
+async def _close_leftovers() -> None:
+    for agent_bay in list(_open):
+        await agent_bay.close()
+
+
+def _mirror(async_method: Callable[..., Any]) -> Callable[[F], F]:
+    """Give the blocking method the async method's docstring."""
+
+    def decorate(method: F) -> F:
+        method.__doc__ = async_method.__doc__
+        return method
+
+    return decorate
+
+
+class Oss:
+    """Blocking twin of `agentbay_oss.aio.AsyncOss`."""
+
+    __slots__ = ("_async",)
+
+    def __init__(self, async_oss: AsyncOss) -> None:
+        self._async = async_oss
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncOss", "Oss", 1)
+
+    @property
+    def async_oss(self) -> AsyncOss:
+        """The `AsyncOss` this object drives (for code that mixes both APIs)."""
+        return self._async
+
+    @_mirror(AsyncOss.env_init)
+    def env_init(
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        securityToken: str | None = None,  # the seed API spells it so
+        endpoint: str | None = None,
+        region: str | None = None,
+        *,
+        security_token: str | None = None,
+        signature_version: str = "v4",
+        credentials_provider: CredentialsProvider | None = None,
+    ) -> OSSClientResult:
+        return run(
+            self._async.env_init(
+                access_key_id,
+                access_key_secret,
+                securityToken,
+                endpoint,
+                region,
+                security_token=security_token,
+                signature_version=signature_version,
+                credentials_provider=credentials_provider,
+            )
+        )
+
+    @_mirror(AsyncOss.upload)
+    def upload(
+        self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
+    ) -> OSSUploadResult:
+        return run(self._async.upload(bucket, object, path, progress=progress))
+
+    @_mirror(AsyncOss.upload_anonymous)
+    def upload_anonymous(
+        self, url: str, path: str, *, progress: ProgressHook | None = None
+    ) -> OSSUploadResult:
+        return run(self._async.upload_anonymous(url, path, progress=progress))
+
+    @_mirror(AsyncOss.download)
+    def download(
+        self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
+    ) -> OSSDownloadResult:
+        return run(self._async.download(bucket, object, path, progress=progress))
+
+    @_mirror(AsyncOss.download_anonymous)
+    def download_anonymous(
+        self, url: str, path: str, *, progress: ProgressHook | None = None
+    ) -> OSSDownloadResult:
+        return run(self._async.download_anonymous(url, path, progress=progress))
+
+    @_mirror(AsyncOss.list_objects)
+    def list_objects(
+        self, bucket: str, prefix: str = "", delimiter: str | None = None
+    ) -> ListObjectsResult:
+        return run(self._async.list_objects(bucket, prefix, delimiter))
+
+    @_mirror(AsyncOss.delete_objects)
+    def delete_objects(self, bucket: str, key: str, recursive: bool = False) -> DeleteObjectsResult:
+        return run(self._async.delete_objects(bucket, key, recursive))
+
+    @_mirror(AsyncOss.presign)
+    def presign(self, bucket: str, key: str, method: str = "GET", expires: int = 3600) -> str:
+        return run(self._async.presign(bucket, key, method, expires))
+
+
+class Session:
+    """Blocking twin of `agentbay_oss.aio.AsyncSession`."""
+
+    __slots__ = ("_async", "oss")
+
+    def __init__(self, async_session: AsyncSession) -> None:
+        self._async = async_session
+        self.oss = Oss(async_session.oss)
+
+    @property
+    def async_session(self) -> AsyncSession:
+        return self._async
+
+    @property
+    def session_id(self) -> str:
+        return self._async.session_id
+
+    @property
+    def config(self) -> TransferConfig:
+        return self._async.config
+
+    @property
+    def deleted(self) -> bool:
+        """True once `delete()` ran: the session's methods then return failed results."""
+        return self._async.deleted
+
+    def __repr__(self) -> str:
+        return f"<Session {self.session_id}{' deleted' if self.deleted else ''}>"
+
+    @_mirror(AsyncSession.delete)
+    def delete(self) -> ApiResponse:
+        return run(self._async.delete())
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.delete()
+
+
+class AgentBay:
+    """Blocking twin of `agentbay_oss.aio.AsyncAgentBay`."""
+
+    __slots__ = ("__weakref__", "_async")
+
+    def __init__(self, config: TransferConfig | Mapping[str, Any] | None = None) -> None:
+        self._async = AsyncAgentBay(config=config)
+        _open.add(self._async)
+        portal().register_closer(_open, _close_leftovers)
+
+    @property
+    def async_agent_bay(self) -> AsyncAgentBay:
+        return self._async
+
+    @property
+    def config(self) -> TransferConfig | None:
+        """The validated TransferConfig (None when the one given was invalid)."""
+        return self._async.config
+
+    @_mirror(AsyncAgentBay.create)
+    def create(self) -> SessionResult:
+        result = run(self._async.create())
+        if result.session is not None:
+            result.session = Session(result.session)
+        return result
+
+    @_mirror(AsyncAgentBay.close)
+    def close(self) -> None:
+        _open.discard(self._async)
+        run(self._async.close())
+
+    def __enter__(self) -> AgentBay:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
