@@ -310,7 +310,7 @@ class AsyncOss:
     ) -> OSSUploadResult:
         """PUT a file to a URL (presigned or public-write); a directory only to a URL without
         a query (each file at url/relative/path)."""
-        where = f"{path} to {safe_url(url) if isinstance(url, str) else url!r}"
+        where = f"{path} to {_url_label(url)}"
 
         async def run() -> OSSUploadResult:
             started = time.monotonic()
@@ -325,7 +325,7 @@ class AsyncOss:
     ) -> OSSDownloadResult:
         """GET a URL to `path` (or into it when it is a directory: the name comes from
         Content-Disposition or the URL path)."""
-        where = f"{safe_url(url) if isinstance(url, str) else url!r} to {path}"
+        where = f"{_url_label(url)} to {path}"
 
         async def run() -> OSSDownloadResult:
             started = time.monotonic()
@@ -414,6 +414,10 @@ class AsyncOss:
         else:
             pairs = presign_v1_query(creds, method, bucket, key, int(time.time()) + expires)
         return client.url(bucket, key) + "?" + encode_query(pairs)
+
+
+def _url_label(url: Any) -> str:
+    return safe_url(url) if isinstance(url, str) else repr(url)
 
 
 def _check_key_arg(key: Any, allow_empty: bool = False) -> str:

@@ -14,14 +14,15 @@ from pathlib import Path, PurePosixPath
 from ..errors import InvalidInputError, UnsafeKeyError
 
 MAX_KEY_BYTES = 1023
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+# OSS itself wants 3-63 characters; 1-2 are accepted too, for local servers (bucket "b").
+_BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def validate_bucket(name: str) -> None:
     if not isinstance(name, str) or not _BUCKET_RE.match(name):
         raise InvalidInputError(
             f"invalid bucket name {name!r}",
-            hint="bucket names are 3-63 characters of lowercase letters, digits and '-', "
+            hint="bucket names are up to 63 characters of lowercase letters, digits and '-', "
             "starting and ending with a letter or digit",
         )
 
