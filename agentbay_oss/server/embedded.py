@@ -1,0 +1,253 @@
+"""`LocalOssServer`: the server embedded in a process, on its own thread or in a running loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+
+from .app import OssApp, OssHttpServer
+from .auth import Authenticator
+from .faults import FaultConfig, FaultInjector, ServerStats
+from .storage import Storage
+
+
+class LocalOssServer:
+    """An OSS-compatible server on loopback, for tests, the demo and offline development.
+
+    `start()` runs it on a private thread and event loop; `start_async()` runs it
+    inside the caller's loop. Fault knobs (`srv.faults`) and credentials
+    (`set_credentials`, `expire_token`) can be changed while it runs; `srv.stats`
+    counts requests per operation and body bytes received.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_key_id: str = "AK",
+        access_key_secret: str = "SK",
+        security_token: str | None = None,
+        region: str = "cn-hangzhou",
+        buckets: tuple[str, ...] | list[str] = ("b",),
+        public_buckets: tuple[str, ...] | list[str] = (),
+        faults: FaultConfig | None = None,
+    ) -> None:
+        self._root_arg = Path(root) if root is not None else None
+        self.root: Path | None = self._root_arg
+        self.host = host
+        self.port = port
+        self.region = region
+        self.buckets = tuple(buckets)
+        self.public_buckets = set(public_buckets)
+        self._faults = faults or FaultConfig()
+        self._faults.validate()
+        self._injector = FaultInjector(self._faults)
+        self.stats = ServerStats()
+        self._auth = Authenticator(region, access_key_id, access_key_secret, security_token)
+        self._runner: web.BaseRunner | None = None
+        self._storage: Storage | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._temp_root: Path | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalOssServer(endpoint={self.endpoint!r}, root={str(self.root)!r})"
+
+    # ------------------------------------------------------------------ knobs
+
+    @property
+    def faults(self) -> FaultConfig:
+        return self._faults
+
+    @faults.setter
+    def faults(self, config: FaultConfig) -> None:
+        config.validate()
+        self._faults = config
+        self._injector.config = config
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def set_credentials(
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        security_token: str | None = None,
+        expires_at: float | None = None,
+    ) -> None:
+        """Accept only these credentials from now on; the old token answers SecurityTokenExpired."""
+        self._auth.set_credentials(access_key_id, access_key_secret, security_token, expires_at)
+
+    def expire_token(self) -> None:
+        """The current STS token expires now (SecurityTokenExpired until set_credentials)."""
+        self._auth.expire_token()
+
+    @property
+    def credentials_generation(self) -> int:
+        """Bumped by set_credentials / expire_token (lets a fixture restore what a test changed)."""
+        return self._auth.generation
+
+    def create_bucket(self, name: str, public: bool = False) -> None:
+        """Create a bucket directly (no request); safe from any thread while running."""
+        if public:
+            self.public_buckets.add(name)
+
+        def create() -> None:
+            if self._storage is None:
+                raise RuntimeError("server not running")
+            self._storage.create_bucket(name)
+
+        loop = self._loop
+        if (
+            loop is not None
+            and self._thread is not None
+            and threading.current_thread() is not self._thread
+        ):
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def call() -> None:
+                try:
+                    create()
+                    done.set_result(None)
+                except BaseException as exc:
+                    done.set_exception(exc)
+
+            loop.call_soon_threadsafe(call)
+            done.result()
+        else:
+            create()
+
+    # ------------------------------------------------------------------ in a running loop
+
+    async def start_async(self) -> LocalOssServer:
+        if self._runner is not None:
+            raise RuntimeError("server already started")
+        if self._root_arg is None:
+            self._temp_root = Path(tempfile.mkdtemp(prefix="agentbay-oss-server-"))
+            self.root = self._temp_root
+        assert self.root is not None
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._storage = Storage(self.root)
+        for name in (*self.buckets, *self.public_buckets):
+            self._storage.create_bucket(name)
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="oss-server-io")
+        app = OssApp(
+            self._storage,
+            self._auth,
+            self._injector,
+            self.stats,
+            self._executor,
+            self.public_buckets,
+            self.region,
+        )
+        server = OssHttpServer(
+            app,
+            access_log=None,
+            read_bufsize=1 << 20,  # larger socket batches for fast PUTs
+            max_field_size=16 * 1024,
+            lingering_time=2.0,
+        )
+        self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=512, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await self._cleanup()
+            raise
+        server_obj = site._server
+        assert isinstance(server_obj, asyncio.base_events.Server)
+        self.port = server_obj.sockets[0].getsockname()[1]
+        return self
+
+    async def stop_async(self) -> None:
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
+        if self._temp_root is not None:
+            shutil.rmtree(self._temp_root, ignore_errors=True)
+            self._temp_root = None
+            self.root = None
+
+    async def __aenter__(self) -> LocalOssServer:
+        return await self.start_async()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop_async()
+
+    # ------------------------------------------------------------------ own thread
+
+    def start(self) -> LocalOssServer:
+        if self._thread is not None:
+            raise RuntimeError("server already started")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self._cleanup())
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=run, name=f"local-oss-server-{id(self):x}", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            self._loop = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> LocalOssServer:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

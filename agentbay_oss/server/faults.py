@@ -1,0 +1,103 @@
+"""Fault injection and counters: what a reliability test dials in and reads back.
+
+Decisions come from one `random.Random(seed)` drawn a fixed number of times per
+request, in arrival order, so the same seed and the same request sequence give
+the same faults whatever the rates are changed to in between.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FaultConfig:
+    """Fault rates (0..1) and latency; mutable while the server runs (`srv.faults.fail_rate = .05`)."""
+
+    fail_rate: float = 0.0  # 503 ServiceUnavailable with OSS error XML
+    reset_rate: float = 0.0  # connection dropped in the middle of a request or response body
+    latency_ms: int = 0  # added before every response
+    seed: int | None = None  # reproducible decisions
+    corrupt_rate: float = 0.0  # one byte of a GET body flipped, headers unchanged
+    bad_crc_rate: float = 0.0  # wrong x-oss-hash-crc64ecma on GET/PUT/UploadPart responses
+    throttle_rate: float = 0.0  # 503 with x-oss-qos-delay-time
+    throttle_delay_ms: int = 100  # the x-oss-qos-delay-time value
+
+    def validate(self) -> None:
+        for name in ("fail_rate", "reset_rate", "corrupt_rate", "bad_crc_rate", "throttle_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if self.latency_ms < 0 or self.throttle_delay_ms < 0:
+            raise ValueError("latency_ms and throttle_delay_ms must be >= 0")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happens to one request."""
+
+    throttle: bool = False
+    fail: bool = False
+    reset: bool = False
+    reset_fraction: float = 0.5  # where in the body the connection drops
+    corrupt: bool = False
+    corrupt_fraction: float = 0.5  # which byte flips
+    bad_crc: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.throttle or self.fail or self.reset or self.corrupt or self.bad_crc
+
+
+NO_FAULT = Decision()
+
+
+class FaultInjector:
+    def __init__(self, config: FaultConfig) -> None:
+        self.config = config
+        self._seed = config.seed
+        self._rng = random.Random(config.seed)
+        self._lock = threading.Lock()
+
+    def decide(self) -> Decision:
+        c = self.config
+        with self._lock:
+            if c.seed != self._seed:  # a new seed set at runtime restarts the sequence
+                self._seed = c.seed
+                self._rng = random.Random(c.seed)
+            # Always seven draws, so one rate never shifts the decisions of another.
+            r = [self._rng.random() for _ in range(7)]
+        if not (c.fail_rate or c.reset_rate or c.corrupt_rate or c.bad_crc_rate or c.throttle_rate):
+            return NO_FAULT
+        return Decision(
+            throttle=r[0] < c.throttle_rate,
+            fail=r[1] < c.fail_rate,
+            reset=r[2] < c.reset_rate,
+            reset_fraction=0.1 + 0.8 * r[3],
+            corrupt=r[4] < c.corrupt_rate,
+            corrupt_fraction=r[5],
+            bad_crc=r[6] < c.bad_crc_rate,
+        )
+
+
+@dataclass
+class ServerStats:
+    """Counters a test reads: requests per operation, body bytes received, faults injected."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    bytes_received: int = 0
+    bytes_sent: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.faults.clear()
+        self.bytes_received = 0
+        self.bytes_sent = 0

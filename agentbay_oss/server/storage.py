@@ -1,0 +1,390 @@
+"""Durable object store: blob files under `root/blobs`, metadata in SQLite (WAL).
+
+Keys never map to paths: every blob is named by a uuid, so `p/a`, `p/a/b` and
+`d/` coexist. A blob is written under `root/tmp` and moved into `blobs/` with
+os.replace only when complete; it becomes visible when its metadata row
+commits, so a dropped connection or a crash never shows a half object. Every
+blob belongs to exactly one row (object or part); a multipart object keeps its
+part blobs as segments (no copy at Complete), and CopyObject hard-links.
+
+All methods are synchronous and quick (SQLite in WAL mode with
+synchronous=NORMAL: no fsync per commit); the server calls them on its event
+loop thread only. Bulk data work (hashing, writing, unlinking) happens elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+    crc TEXT NOT NULL, mtime REAL NOT NULL, content_type TEXT NOT NULL, headers TEXT NOT NULL,
+    otype TEXT NOT NULL, segments TEXT NOT NULL, PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+    initiated REAL NOT NULL, headers TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, initiated);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL, number INTEGER NOT NULL, blob TEXT NOT NULL, size INTEGER NOT NULL,
+    etag TEXT NOT NULL, crc TEXT NOT NULL, mtime REAL NOT NULL, PRIMARY KEY (upload_id, number)
+) WITHOUT ROWID;
+"""
+
+Segment = tuple[str, int]  # (blob name, size)
+
+
+@dataclass
+class ObjectRecord:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # without quotes, upper-case hex (plus "-N" for multipart)
+    crc: int
+    mtime: float
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)  # x-oss-meta-*, Cache-Control, ...
+    otype: str = "Normal"
+    segments: list[Segment] = field(default_factory=list)
+
+
+@dataclass
+class UploadRecord:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    headers: dict[str, str]
+
+
+@dataclass
+class PartRecord:
+    upload_id: str
+    number: int
+    blob: str
+    size: int
+    etag: str
+    crc: int
+    mtime: float
+
+
+@dataclass
+class Listing:
+    contents: list[ObjectRecord]
+    prefixes: list[str]
+    truncated: bool
+    next_marker: str
+
+
+def _object(row: sqlite3.Row) -> ObjectRecord:
+    return ObjectRecord(
+        bucket=row["bucket"],
+        key=row["key"],
+        size=row["size"],
+        etag=row["etag"],
+        crc=int(row["crc"]),
+        mtime=row["mtime"],
+        content_type=row["content_type"],
+        headers=json.loads(row["headers"]),
+        otype=row["otype"],
+        segments=[(b, s) for b, s in json.loads(row["segments"])],
+    )
+
+
+def _part(row: sqlite3.Row) -> PartRecord:
+    return PartRecord(
+        row["upload_id"],
+        row["number"],
+        row["blob"],
+        row["size"],
+        row["etag"],
+        int(row["crc"]),
+        row["mtime"],
+    )
+
+
+# Every key that starts with P sorts below P + this (UTF-8 order equals code point order).
+_TOP = "\U0010ffff"
+
+
+class Storage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs"
+        self.tmp = root / "tmp"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        # Leftovers of writes cut off by a crash: never visible, safe to drop.
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for i in range(256):
+            (self.blobs / f"{i:02x}").mkdir(exist_ok=True)
+        self.db = sqlite3.connect(
+            root / "meta.sqlite3", isolation_level=None, check_same_thread=False
+        )
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self._drop_orphans()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ blobs
+
+    def new_temp(self) -> Path:
+        return self.tmp / uuid.uuid4().hex
+
+    def blob_path(self, name: str) -> Path:
+        return self.blobs / name[:2] / name
+
+    def commit_blob(self, temp: Path) -> str:
+        """Move a finished temp file into the blob store; returns its name."""
+        name = uuid.uuid4().hex
+        os.replace(temp, self.blob_path(name))
+        return name
+
+    def link_blob(self, name: str) -> str:
+        """A second name for an immutable blob (CopyObject), so each row owns its blobs."""
+        new = uuid.uuid4().hex
+        try:
+            os.link(self.blob_path(name), self.blob_path(new))
+        except OSError:  # filesystems without hard links
+            shutil.copyfile(self.blob_path(name), self.blob_path(new))
+        return new
+
+    def remove_blobs(self, names: list[str]) -> None:
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.blob_path(name))
+
+    def _drop_orphans(self) -> None:
+        """Blobs no row refers to (a crash between rename and commit) are removed at start."""
+        known: set[str] = set()
+        for row in self.db.execute("SELECT segments FROM objects"):
+            known.update(b for b, _ in json.loads(row[0]))
+        known.update(r[0] for r in self.db.execute("SELECT blob FROM parts"))
+        for sub in self.blobs.iterdir():
+            if sub.is_dir():
+                for path in sub.iterdir():
+                    if path.name not in known:
+                        path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ buckets
+
+    def bucket_exists(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone() is not None
+
+    def create_bucket(self, name: str) -> bool:
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO buckets (name, created) VALUES (?, ?)", (name, time.time())
+        )
+        return cur.rowcount == 1
+
+    def bucket_is_empty(self, name: str) -> bool:
+        obj = self.db.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone()
+        up = self.db.execute("SELECT 1 FROM uploads WHERE bucket=? LIMIT 1", (name,)).fetchone()
+        return obj is None and up is None
+
+    def delete_bucket(self, name: str) -> None:
+        self.db.execute("DELETE FROM buckets WHERE name=?", (name,))
+
+    def list_buckets(self, prefix: str = "") -> list[tuple[str, float]]:
+        rows = self.db.execute("SELECT name, created FROM buckets ORDER BY name").fetchall()
+        return [(r[0], r[1]) for r in rows if r[0].startswith(prefix)]
+
+    # ------------------------------------------------------------------ objects
+
+    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        row = self.db.execute(
+            "SELECT * FROM objects WHERE bucket=? AND key=?", (bucket, key)
+        ).fetchone()
+        return None if row is None else _object(row)
+
+    def put_object(self, rec: ObjectRecord) -> list[str]:
+        """Insert or replace; returns the blobs of the replaced object (caller removes them)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            old = self.get_object(rec.bucket, rec.key)
+            self.db.execute(
+                "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rec.bucket, rec.key, rec.size, rec.etag, str(rec.crc), rec.mtime,
+                    rec.content_type, json.dumps(rec.headers), rec.otype, json.dumps(rec.segments),
+                ),
+            )  # fmt: skip
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return [] if old is None else [b for b, _ in old.segments]
+
+    def delete_object(self, bucket: str, key: str) -> list[str]:
+        old = self.get_object(bucket, key)
+        if old is None:
+            return []
+        self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
+        return [b for b, _ in old.segments]
+
+    def _keys_from(self, bucket: str, start: str, inclusive: bool) -> Iterator[ObjectRecord]:
+        op = ">=" if inclusive else ">"
+        while True:
+            rows = self.db.execute(
+                f"SELECT * FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT 1000",
+                (bucket, start),
+            ).fetchall()
+            for row in rows:
+                yield _object(row)
+            if len(rows) < 1000:
+                return
+            start, op = rows[-1]["key"], ">"
+
+    def list_objects(
+        self, bucket: str, prefix: str, after: str, delimiter: str, max_keys: int
+    ) -> Listing:
+        """Keys > `after` under `prefix`, rolled up at `delimiter`, at most `max_keys` entries."""
+        out = Listing([], [], False, "")
+        if after >= prefix:
+            start, inclusive = after, False
+        else:
+            start, inclusive = prefix, True
+        while True:
+            jumped = False
+            for rec in self._keys_from(bucket, start, inclusive):
+                if not rec.key.startswith(prefix):
+                    return out
+                if delimiter:
+                    cut = rec.key.find(delimiter, len(prefix))
+                    if cut >= 0:
+                        cp = rec.key[: cut + len(delimiter)]
+                        if cp != after and (not out.prefixes or out.prefixes[-1] != cp):
+                            if len(out.contents) + len(out.prefixes) >= max_keys:
+                                out.truncated = True
+                                return out
+                            out.prefixes.append(cp)
+                            out.next_marker = cp
+                        # Skip the rest of this common prefix in one query.
+                        jump = cp + _TOP
+                        if rec.key >= jump:  # a key beyond the jump point: step past it
+                            start, inclusive = rec.key, False
+                        else:
+                            start, inclusive = jump, True
+                        jumped = True
+                        break
+                if len(out.contents) + len(out.prefixes) >= max_keys:
+                    out.truncated = True
+                    return out
+                out.contents.append(rec)
+                out.next_marker = rec.key
+            if not jumped:
+                return out
+
+    # ------------------------------------------------------------------ multipart
+
+    def create_upload(self, bucket: str, key: str, headers: dict[str, str]) -> UploadRecord:
+        rec = UploadRecord(uuid.uuid4().hex.upper(), bucket, key, time.time(), headers)
+        self.db.execute(
+            "INSERT INTO uploads VALUES (?,?,?,?,?)",
+            (rec.upload_id, bucket, key, rec.initiated, json.dumps(headers)),
+        )
+        return rec
+
+    def get_upload(self, upload_id: str) -> UploadRecord | None:
+        row = self.db.execute("SELECT * FROM uploads WHERE upload_id=?", (upload_id,)).fetchone()
+        if row is None:
+            return None
+        return UploadRecord(
+            row["upload_id"],
+            row["bucket"],
+            row["key"],
+            row["initiated"],
+            json.loads(row["headers"]),
+        )
+
+    def list_uploads(self, bucket: str) -> list[UploadRecord]:
+        rows = self.db.execute(
+            "SELECT * FROM uploads WHERE bucket=? ORDER BY key, upload_id", (bucket,)
+        ).fetchall()
+        return [
+            UploadRecord(
+                r["upload_id"], r["bucket"], r["key"], r["initiated"], json.loads(r["headers"])
+            )
+            for r in rows
+        ]
+
+    def put_part(self, part: PartRecord) -> list[str]:
+        """Record a part (replacing one with the same number); returns blobs to remove."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.get_upload(part.upload_id) is None:
+                self.db.execute("ROLLBACK")
+                return [part.blob]  # aborted or completed meanwhile: drop the new blob
+            old = self.db.execute(
+                "SELECT blob FROM parts WHERE upload_id=? AND number=?",
+                (part.upload_id, part.number),
+            ).fetchone()
+            self.db.execute(
+                "INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?,?)",
+                (
+                    part.upload_id,
+                    part.number,
+                    part.blob,
+                    part.size,
+                    part.etag,
+                    str(part.crc),
+                    part.mtime,
+                ),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        return [] if old is None else [old[0]]
+
+    def list_parts(self, upload_id: str, after: int = 0, limit: int = 10_001) -> list[PartRecord]:
+        rows = self.db.execute(
+            "SELECT * FROM parts WHERE upload_id=? AND number>? ORDER BY number LIMIT ?",
+            (upload_id, after, limit),
+        ).fetchall()
+        return [_part(r) for r in rows]
+
+    def finish_upload(self, upload_id: str, rec: ObjectRecord | None, used: set[int]) -> list[str]:
+        """Complete (rec given) or abort (rec None) an upload in one transaction.
+
+        Returns the blobs to remove: unused parts, and the replaced object's blobs.
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            parts = self.list_parts(upload_id)
+            garbage = [p.blob for p in parts if p.number not in used]
+            if rec is not None:
+                old = self.get_object(rec.bucket, rec.key)
+                if old is not None:
+                    garbage += [b for b, _ in old.segments]
+                self.db.execute(
+                    "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        rec.bucket, rec.key, rec.size, rec.etag, str(rec.crc), rec.mtime,
+                        rec.content_type, json.dumps(rec.headers), rec.otype, json.dumps(rec.segments),
+                    ),
+                )  # fmt: skip
+            self.db.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
+            self.db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return garbage
