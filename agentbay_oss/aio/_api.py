@@ -375,11 +375,12 @@ class AsyncOss:
             client = self._require()
             validate_bucket(bucket)
             validate_key(_check_key_arg(key, allow_empty=recursive), allow_empty=recursive)
-            keys: list[str] = [key] if key and not (recursive and key.endswith("/")) else []
+            keys: list[str] = [] if recursive else [key]
             if recursive:
-                prefix = key if not key or key.endswith("/") else key + "/"
-                async for page in client.iter_list(bucket, prefix):
-                    keys += [e.key for e in page.entries]
+                # `key` itself (if it exists) and everything below `key/`, not `key2`.
+                below = key if not key or key.endswith("/") else key + "/"
+                async for page in client.iter_list(bucket, key):
+                    keys += [e.key for e in page.entries if e.key == key or e.key.startswith(below)]
 
             async def delete(k: str) -> str:
                 await client.simple("DELETE", bucket, k, ok=(200, 204))
