@@ -1,0 +1,78 @@
+"""The benchmark harness end to end, tiny sizes (no speed asserted), and its report arithmetic."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_harness_smoke_run(tmp_path: Path) -> None:
+    """`python -m benchmarks` with tiny data: every client run succeeds and is verified."""
+    out = tmp_path / "records.json"
+    results = tmp_path / "RESULTS.md"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--workloads", "1gib", "small"]
+    cmd += ["--big-size", "1MiB", "--part-size", "256KiB", "--concurrency", "4"]
+    cmd += ["--small-count", "20", "--work", str(tmp_path / "work"), "--results", str(results)]
+    cmd += ["--json", str(out), "--timeout", "60", "--clients"]
+    cmd += ["agentbay-async", "agentbay-sync", "oss2-eq", "v2-eq", "oss2-pool", "raw-n"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
+    records: list[dict[str, Any]] = json.loads(out.read_text()) if out.exists() else []
+    failed = [
+        (r["workload"], r["direction"], r["client"], r.get("error"))
+        for r in records
+        if not r.get("ok")
+    ]
+    assert proc.returncode == 0, (failed, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert not failed
+    seen = {(r["workload"], r["direction"], r["client"]) for r in records}
+    big = {"agentbay-async", "agentbay-sync", "oss2-eq", "v2-eq", "raw-n"}
+    small = {"agentbay-async", "agentbay-sync", "oss2-pool", "raw-n"}
+    want = {("1gib", d, c) for d in ("up", "down") for c in big}
+    want |= {("small", d, c) for d in ("up", "down") for c in small}
+    assert seen == want
+    # Downloads were checked byte for byte in the child, uploads by the harness.
+    assert all(r["verified"].startswith("size+crc64") for r in records)
+    text = results.read_text()
+    assert "| workload | dir | client |" in text and "Targets (issue 5)" in text
+    assert "FAILED" not in text
+    # Nothing left behind: downloads and the server's root are removed.
+    assert not any((tmp_path / "work" / "dl").rglob("*.bin"))
+    assert not (tmp_path / "work" / "server-root").exists()
+
+
+def _rec(client: str, seconds: float, w: str = "1gib", d: str = "up", **kw: Any) -> dict[str, Any]:
+    rec = {"workload": w, "direction": d, "client": client, "run": 0, "ok": True}
+    rec |= {"bytes": 10**9, "files": 1, "seconds": seconds, "cpu_user": 1.0, "cpu_sys": 0.0}
+    rec |= {"maxrss_kib": 100 * 1024, "server_cpu": 1.0, "verified": "size+crc64"}
+    return rec | kw
+
+
+def test_report_medians_ratios_and_targets() -> None:
+    recs = [_rec("agentbay-async", s) for s in (1.0, 9.0, 2.0)]  # median 2 s -> 500 MB/s
+    recs += [_rec("oss2-eq", 4.0), _rec("v2-eq", 2.5), _rec("raw-1", 1.0), _rec("raw-n", 3.0)]
+    recs += [_rec("agentbay-sync", 2.0, maxrss_kib=200 * 1024)]
+    recs += [_rec("oss2-eq", 1.0, d="down", ok=False, error="boom")]
+    table = report.rows(recs)
+    ref = table[("1gib", "up", "agentbay-async")]
+    assert ref.runs == 3 and round(ref.mbps) == 500
+    assert report.ratio(table, "1gib", "up", "oss2-eq") == 2.0
+    assert report.ratio(table, "1gib", "up", "v2-eq") == 1.25
+    best = report.raw_best(table, "1gib", "up")
+    assert best is not None and best.client == "raw-1"
+    settings = {"concurrency": 8, "part_size": 8 * 2**20}
+    lines = report.targets(table, settings).splitlines()
+    verdict = {(ln.split(" | ")[0][2:], ln.split(" | ")[1]): ln for ln in lines[2:]}
+    assert verdict[("1 GiB upload", ">= 1.5x oss2")].endswith("| 2.00x | met |")
+    assert verdict[("1 GiB upload", ">= 1.3x oss-v2")].endswith("| 1.25x | MISSED |")
+    assert verdict[("1 GiB upload", ">= 0.8x best raw")].endswith("| 0.50x | MISSED |")
+    # 64 MiB + 8 x 8 MiB = 128 MiB; the sync client peaked at 200 MiB.
+    assert "| peak RSS | <= 128 MiB | 200 MiB (agentbay-sync 1gib up) | MISSED |" in lines
+    assert verdict[("blocking facade 1gib up", "within 5% of async")].endswith("| 1.00x | met |")
+    assert "FAILED" in report.results_table(table)
