@@ -83,7 +83,7 @@ async def run_pool(items: Iterable[T], workers: int, fn: Callable[[T], Awaitable
             results[i] = await fn(item)
 
     await gather_all([worker() for _ in range(max(1, workers))])
-    return [results[i] for i in sorted(results)]
+    return [results[i] for i in range(len(results))]
 
 
 async def gather_all(coros: Iterable[Awaitable[None]]) -> None:
@@ -94,6 +94,9 @@ async def gather_all(coros: Iterable[Awaitable[None]]) -> None:
         for t in done:
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]
+        if any(t.cancelled() for t in done):
+            # A worker cancelled from outside lost its item: never report that as success.
+            raise asyncio.CancelledError
     finally:
         for t in tasks:
             if not t.done():

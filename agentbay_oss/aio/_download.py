@@ -28,6 +28,10 @@ SMALL_INLINE = 1 << 20  # bodies up to this size are kept in memory and written 
 BATCH = 2 << 20  # bytes of response chunks gathered before one pwritev + CRC thread hop
 
 
+class WholeCrcMismatch(IntegrityError):
+    """The ranges of an object combine to the wrong CRC64 (some range was corrupted)."""
+
+
 async def wait_uncancellable(fut: asyncio.Future[T]) -> None:
     """Let a worker-thread write finish before its fd can be closed, even when cancelled."""
     cancelled = False
@@ -139,7 +143,7 @@ async def download_ranged(
         crcs = await run_pool(ranges, cfg.concurrency, fetch)
         crc = crc64_combine_all(crcs)
         if meta.crc64 is not None and crc != meta.crc64:
-            raise IntegrityError(
+            raise WholeCrcMismatch(
                 f"GET oss://{bucket}/{key}: CRC64 of the downloaded bytes ({crc}) differs from "
                 f"the object's ({meta.crc64})",
                 hint="download again; nothing was written to the destination",
@@ -209,7 +213,20 @@ async def download_object(
     if meta is None and (size_hint is None or size_hint >= threshold):
         meta = await client.head(bucket, key)
     if meta is not None and meta.size >= threshold and meta.size > 0:
-        crc: int | None = await download_ranged(client, bucket, key, dest, meta, progress)
+        # Ranges carry no CRC of their own: a mismatch of the whole is only seen at the end,
+        # and then the whole object is fetched again (bounded by max_retries).
+        attempt = 0
+        while True:
+            done_before = progress.bytes_done
+            try:
+                crc: int | None = await download_ranged(client, bucket, key, dest, meta, progress)
+                break
+            except WholeCrcMismatch:
+                if attempt >= client.core.config.max_retries:
+                    raise
+                attempt += 1
+                progress.bytes_done = done_before
+                log.debug("CRC64 mismatch on oss://%s/%s; fetching it again", bucket, key)
         size, etag = meta.size, meta.etag
     else:
         size, etag, crc = await download_single(
