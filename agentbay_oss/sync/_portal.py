@@ -128,12 +128,19 @@ class Portal:
             started.append(task)
             task.add_done_callback(lambda t: _settle(t, outcome))
 
-        loop.call_soon_threadsafe(start)
+        def cancel() -> None:
+            if started:
+                started[0].cancel()
+            else:  # Ctrl-C came before `start` was even queued: it never will run
+                coro.close()
+                outcome.cancel()
+
         try:
+            loop.call_soon_threadsafe(start)
             return outcome.result()
         except KeyboardInterrupt:
-            # `start` ran before `cancel` (call_soon_threadsafe keeps order), so the task exists.
-            loop.call_soon_threadsafe(lambda: started[0].cancel())
+            # Queued after `start` (call_soon_threadsafe keeps order) if `start` was queued.
+            loop.call_soon_threadsafe(cancel)
             with contextlib.suppress(BaseException):
                 # Waits for the cancelled task's cleanup; a second Ctrl-C stops waiting.
                 outcome.result()
