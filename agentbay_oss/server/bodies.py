@@ -37,6 +37,8 @@ class ReceivedBody:
 
 
 class _Sink:
+    """MD5 on one lane, CRC64 + write on another: two threads per upload, each lane in order."""
+
     __slots__ = ("crc", "fd", "md5")
 
     def __init__(self, fd: int) -> None:
@@ -44,9 +46,12 @@ class _Sink:
         self.md5 = hashlib.md5()
         self.crc = 0
 
-    def consume(self, chunks: list[bytes]) -> None:
+    def hash_md5(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
             self.md5.update(chunk)
+
+    def crc_and_write(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
             self.crc = crc64(chunk, self.crc)
         views = [memoryview(c) for c in chunks]
         while views:
@@ -56,6 +61,10 @@ class _Sink:
                 views.pop(0)
             if views and written:
                 views[0] = views[0][written:]
+
+    def consume(self, chunks: list[bytes]) -> None:
+        self.hash_md5(chunks)
+        self.crc_and_write(chunks)
 
 
 async def receive_body(
@@ -72,7 +81,7 @@ async def receive_body(
     loop = asyncio.get_running_loop()
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     sink = _Sink(fd)
-    pending: asyncio.Future[None] | None = None
+    pending: list[asyncio.Future[None]] = []
     batch: list[bytes] = []
     batched = 0
     size = 0
@@ -94,13 +103,16 @@ async def receive_body(
             batch.append(chunk)
             batched += len(chunk)
             if batched >= BATCH_BYTES:
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(executor, sink.consume, batch)
+                for fut in pending:
+                    await fut
+                pending = [
+                    loop.run_in_executor(executor, sink.hash_md5, batch),
+                    loop.run_in_executor(executor, sink.crc_and_write, batch),
+                ]
                 batch, batched = [], 0
-        if pending is not None:
-            await pending
-            pending = None
+        for fut in pending:
+            await fut
+        pending = []
         if batch:
             if batched < 256 * 1024:  # small tail: cheaper inline than a thread hop
                 sink.consume(batch)
@@ -116,10 +128,10 @@ async def receive_body(
         fd = -1
         return ReceivedBody(temp, size, sink.md5.digest(), sink.crc)
     except BaseException:
-        if pending is not None:
-            # Let the worker finish with the fd before closing it.
+        for fut in pending:
+            # Let the workers finish with the fd before closing it.
             with contextlib.suppress(BaseException):
-                await asyncio.shield(pending)
+                await asyncio.shield(fut)
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
