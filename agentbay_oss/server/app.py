@@ -428,6 +428,7 @@ class OssApp:
         ctx.op = operation(ctx.method, ctx.bucket, ctx.key, ctx.q, ctx.headers)
         self.stats.requests[ctx.op] += 1
         d = ctx.decision
+        self.stats.record(ctx.op, "throttle" if d.throttle else "fail" if d.fail else "")
         if d.throttle or d.fail:
             if ctx.has_body:
                 await self._drain(ctx)
@@ -458,7 +459,8 @@ class OssApp:
                 extra={"Key": ctx.key[:64]},
             )
         signed = self.auth.authenticate(
-            AuthInput(ctx.method, ctx.bucket, ctx.key, ctx.query, ctx.headers), time.time()
+            AuthInput(ctx.method, ctx.bucket, ctx.key, ctx.query, ctx.headers),
+            time.time() + self.faults.config.clock_offset_s,
         )
         if not signed and not (ctx.bucket in self.public_buckets and ctx.op in ANONYMOUS_OPS):
             raise OssError(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 
@@ -25,6 +26,7 @@ class FaultConfig:
     bad_crc_rate: float = 0.0  # wrong x-oss-hash-crc64ecma on GET/PUT/UploadPart responses
     throttle_rate: float = 0.0  # 503 with x-oss-qos-delay-time
     throttle_delay_ms: int = 100  # the x-oss-qos-delay-time value
+    clock_offset_s: float = 0.0  # added to the server's clock when it checks request times
 
     def validate(self) -> None:
         for name in ("fail_rate", "reset_rate", "corrupt_rate", "bad_crc_rate", "throttle_rate"):
@@ -91,6 +93,12 @@ class ServerStats:
     bytes_received: int = 0
     bytes_sent: int = 0
     faults: Counter[str] = field(default_factory=Counter)
+    # (time.monotonic() at arrival, operation, injected fault or ""): lets a test check that a
+    # client waited between a throttled request and its retry. Bounded: old entries drop off.
+    events: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=100_000))
+
+    def record(self, op: str, fault: str = "") -> None:
+        self.events.append((time.monotonic(), op, fault))
 
     @property
     def total_requests(self) -> int:
@@ -99,5 +107,6 @@ class ServerStats:
     def reset(self) -> None:
         self.requests.clear()
         self.faults.clear()
+        self.events.clear()
         self.bytes_received = 0
         self.bytes_sent = 0
