@@ -246,8 +246,9 @@ class _Reporter:
 
 
 def _check(result: ApiResponse, what: str) -> None:
+    """Fail with the result's own message (it already says what, where and what to do)."""
     if not result.success:
-        raise CliError(f"{what}: {result.error_message or 'failed'}")
+        raise CliError(result.error_message or f"{what}: failed")
 
 
 @contextlib.contextmanager
@@ -285,24 +286,6 @@ def _oss(args: argparse.Namespace, *, credentials: bool = True) -> Iterator[Oss]
             session.delete()
 
 
-def _summary(result: OSSUploadResult | OSSDownloadResult, fallback: str) -> str:
-    rate = result.bytes / result.elapsed / 1e6 if result.elapsed > 0 else 0.0
-    head = result.content.splitlines()[0] if result.content else fallback
-    return (
-        f"{head} ({result.files} file{'s' if result.files != 1 else ''}, "
-        f"{_human(result.bytes)} in {result.elapsed:.2f} s, {rate:.1f} MB/s)"
-    )
-
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 # ---------------------------------------------------------------------------- cp ls rm presign
 def _cmd_cp(args: argparse.Namespace) -> int:
     src, dst = parse_location(args.src), parse_location(args.dst)
@@ -325,7 +308,7 @@ def _cmd_cp(args: argparse.Namespace) -> int:
             else:
                 result = oss.upload_anonymous(dst.value, src.value, progress=hook)
         _check(result, f"upload of {src.value} to {_shown(dst)} failed")
-        report.result(result, _summary(result, "Upload success"))
+        report.result(result, result.content)
         return EXIT_OK
     if dst.kind != "local":
         raise CliError(
@@ -341,7 +324,7 @@ def _cmd_cp(args: argparse.Namespace) -> int:
         with _oss(args, credentials=False) as oss, report.progress("download") as hook:
             result = oss.download_anonymous(src.value, dst.value, progress=hook)
     _check(result, f"download of {_shown(src)} to {dst.value} failed")
-    report.result(result, _summary(result, "Download success"))
+    report.result(result, result.content)
     return EXIT_OK
 
 
@@ -416,8 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as exc:
-        if debug:
+    except Exception as exc:
+        from agentbay_oss.errors import OssError
+
+        # OssError (e.g. presign's bad input) and local OSError are operational: one line.
+        if debug or not isinstance(exc, (OssError, OSError, ValueError)):
             raise
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
