@@ -36,7 +36,7 @@ class Timer:
 
     def __enter__(self) -> Timer:
         self._ru0 = resource.getrusage(resource.RUSAGE_SELF)
-        self.rss_before_kib = self._ru0.ru_maxrss
+        self.rss_before_kib = peak_rss_kib()
         self._t0 = time.perf_counter()
         return self
 
@@ -50,6 +50,21 @@ class Timer:
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         self.cpu_user = ru1.ru_utime - self._ru0.ru_utime
         self.cpu_sys = ru1.ru_stime - self._ru0.ru_stime
+
+
+def peak_rss_kib() -> int:
+    """Peak RSS of this process image, in KiB.
+
+    VmHWM (Linux) rather than ru_maxrss: Linux keeps ru_maxrss across execve, so a child
+    would report the harness's own peak if that was higher.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _verify_download(ctx: Ctx, manifest: dict[str, tuple[int, int]]) -> str:
@@ -122,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         CLIENTS[a.client](ctx, timer)
         # Peak RSS of the transfer, taken before verification reads anything.
-        out["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["maxrss_kib"] = peak_rss_kib()
         out["verified"] = _verify_download(ctx, manifest) if a.direction == "down" else "by harness"
         out["ok"] = True
     except Exception as e:  # a failed client is a result to report, not a crash
@@ -142,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_sys=timer.cpu_sys,
         rss_before_kib=timer.rss_before_kib,
     )
-    out.setdefault("maxrss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    out.setdefault("maxrss_kib", peak_rss_kib())
     print("RESULT " + json.dumps(out), flush=True)
     return 0
 
