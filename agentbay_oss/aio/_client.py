@@ -193,6 +193,7 @@ class HttpCore:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
         self._sem: asyncio.Semaphore | None = None
+        self._buffers: list[bytearray] = []
         self.closed = False
 
     @property
@@ -225,8 +226,25 @@ class HttpCore:
         """`async with core.slot():` around one request (and reading its body)."""
         return self.sem
 
+    def take_buffer(self, size: int) -> bytearray:
+        """A part buffer of at least `size` bytes, reused across parts and files.
+
+        Reuse keeps RSS flat: fresh 8 MiB allocations in worker threads land in per-thread
+        malloc arenas and are not given back to the system promptly.
+        """
+        while self._buffers:
+            buf = self._buffers.pop()
+            if len(buf) >= size:
+                return buf
+        return bytearray(size)
+
+    def give_buffer(self, buf: bytearray) -> None:
+        if len(self._buffers) < self.config.concurrency:
+            self._buffers.append(buf)
+
     async def close(self) -> None:
         self.closed = True
+        self._buffers.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -118,6 +118,21 @@ def read_part(fd: int, offset: int, size: int, path: str) -> tuple[bytes, int]:
     return data, crc64(data)
 
 
+def read_part_into(fd: int, buf: bytearray, offset: int, size: int, path: str) -> int:
+    """Fill buf[:size] from `offset` (no allocation: the buffer is reused); returns the CRC64."""
+    view = memoryview(buf)[:size]
+    got = 0
+    while got < size:
+        n = os.preadv(fd, [view[got:]], offset + got)
+        if n <= 0:
+            raise SourceChangedError(
+                f"{path} became shorter while it was being uploaded",
+                hint="retry when it is stable",
+            )
+        got += n
+    return crc64(view)
+
+
 def fstat_info(fd: int) -> SourceInfo:
     st = os.fstat(fd)
     return SourceInfo(st.st_size, st.st_mtime_ns)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from ..errors import (
@@ -52,6 +53,17 @@ class MultipartState:
 
     def complete_body(self) -> bytes:
         return oxml.build_complete_multipart((n, p.etag) for n, p in self.parts.items())
+
+
+SEND_PIECE = 256 * 1024
+
+
+async def body_pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
+    """A part body in slices: aiohttp drains the socket between them, so the transport never
+    copies a whole part into its own buffer (that copy doubled the memory per part)."""
+    view = memoryview(data)
+    for i in range(0, len(view), SEND_PIECE):
+        yield view[i : i + SEND_PIECE]
 
 
 async def upload_file(
@@ -168,14 +180,29 @@ async def _send_parts(
         query = [("partNumber", str(part.number)), ("uploadId", state.upload_id)]
 
         async def op() -> PartDone:
-            async with client.core.slot():
+            core = client.core
+            async with core.slot():
                 # Read inside the slot: at most `concurrency` part buffers exist per session.
-                data, crc = await asyncio.to_thread(
-                    _files.read_part, fd, part.offset, part.size, path
-                )
-                async with client.open("PUT", state.bucket, state.key, query=query, data=data) as r:
-                    etag = r.headers.get("ETag", "")
-                    server_crc = header_crc(r.headers)
+                buf = core.take_buffer(part.size)
+                reading = True
+                try:
+                    crc = await asyncio.to_thread(
+                        _files.read_part_into, fd, buf, part.offset, part.size, path
+                    )
+                    reading = False
+                    async with client.open(
+                        "PUT",
+                        state.bucket,
+                        state.key,
+                        query=query,
+                        headers={"Content-Length": str(part.size)},
+                        data=body_pieces(memoryview(buf)[: part.size]),
+                    ) as r:
+                        etag = r.headers.get("ETag", "")
+                        server_crc = header_crc(r.headers)
+                finally:
+                    if not reading:  # a read cut short by cancellation may still be running
+                        core.give_buffer(buf)
             if server_crc is not None and server_crc != crc:
                 raise IntegrityError(f"{where}: CRC64 mismatch (sent {crc}, got {server_crc})")
             return PartDone(part.number, part.size, etag, crc)
