@@ -9,10 +9,9 @@ from typing import Any
 import alibabacloud_oss_v2 as v2
 import oss2
 import pytest
+from server_testlib import PLAIN_AK, PLAIN_SK, make_v2_client
 
 from agentbay_oss.server import LocalOssServer
-
-PLAIN_AK, PLAIN_SK = "LTAI5tPlainKeyId", "plain-secret-value"
 
 
 @pytest.fixture(scope="session")
@@ -59,19 +58,6 @@ def oss2_bucket(
 
 
 V2_VARIANTS = ["v4", "v1", "sts-v4", "sts-v1"]
-
-
-def make_v2_client(
-    endpoint: str, ak: str, sk: str, token: str | None, version: str, region: str = "cn-hangzhou"
-) -> v2.Client:
-    cfg = v2.config.load_default()
-    cfg.credentials_provider = v2.credentials.StaticCredentialsProvider(ak, sk, token or "")
-    cfg.region = region
-    cfg.endpoint = endpoint
-    cfg.use_path_style = True
-    cfg.signature_version = version
-    cfg.retry_max_attempts = 1  # a conformance test wants the first answer, not a retry
-    return v2.Client(cfg)
 
 
 @pytest.fixture(params=V2_VARIANTS)
