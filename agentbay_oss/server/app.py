@@ -742,7 +742,7 @@ class OssApp:
 
     async def delete_multiple(self, ctx: Ctx) -> web.StreamResponse:
         url = ctx.q.get("encoding-type") == "url"
-        keys, quiet = parse_delete(await self._read_xml_body(ctx), url)
+        keys, quiet = parse_delete(await self._read_xml_body(ctx))
         parts: list[str] = []
         for key in keys:
             self._remove_later(self.storage.delete_object(ctx.bucket, key))

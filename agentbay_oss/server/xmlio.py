@@ -102,10 +102,12 @@ def parse_complete(body: bytes) -> list[CompletePart]:
     return parts
 
 
-def parse_delete(body: bytes, url_encoded: bool) -> tuple[list[str], bool]:
-    """(keys, quiet) of a DeleteMultipleObjects body."""
-    from urllib.parse import unquote
+def parse_delete(body: bytes) -> tuple[list[str], bool]:
+    """(keys, quiet) of a DeleteMultipleObjects body.
 
+    Keys arrive as plain XML text: encoding-type=url only shapes the response (oss2
+    sends it and raw keys together).
+    """
     root = _parse(body)
     if root.tag != "Delete":
         raise malformed_xml("root element must be Delete")
@@ -115,7 +117,7 @@ def parse_delete(body: bytes, url_encoded: bool) -> tuple[list[str], bool]:
         key = _text(node, "Key")
         if key is None:
             raise malformed_xml("each Object needs a Key")
-        keys.append(unquote(key) if url_encoded else key)
+        keys.append(key)
     if not keys:
         raise malformed_xml("no Object element")
     if len(keys) > MAX_DELETE_KEYS:
