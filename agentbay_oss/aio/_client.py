@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from ..config import TransferConfig
@@ -81,7 +82,10 @@ def parse_endpoint(endpoint: str | None, region: str | None, need_region: bool) 
     raw = (endpoint or DEFAULT_ENDPOINT).strip()
     if "://" not in raw:
         raw = "https://" + raw
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = urlsplit("invalid://")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(
             f"invalid endpoint {endpoint!r}",
@@ -114,14 +118,23 @@ def parse_endpoint(endpoint: str | None, region: str | None, need_region: bool) 
     return Endpoint(parts.scheme, netloc, final_region, _is_ip_or_local(host))
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL, for messages about connecting."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def safe_url(url: str) -> str:
     """A URL for logs and messages: the query string (signatures, tokens) is masked."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<invalid URL>"
     q = "?<query masked>" if parts.query else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}{q}"
+    return (
+        f"{parts.scheme}://{parts.hostname or ''}{':' + str(port) if port else ''}{parts.path}{q}"
+    )
 
 
 # ---------------------------------------------------------------------------- errors
@@ -134,7 +147,8 @@ _AUTH_HINTS = {
     "again, or pass credentials_provider=",
     "InvalidSecurityToken": "the STS token is missing or invalid: pass securityToken= to env_init",
     "RequestTimeTooSkewed": "the system clock is off by more than 15 minutes: fix the clock",
-    "AccessDenied": "the credentials lack permission for this bucket or object",
+    "AccessDenied": "the credentials lack permission for this bucket or object (a URL may need "
+    "to be a presigned URL, or the bucket to be public)",
 }
 
 
@@ -147,6 +161,17 @@ def error_from_response(
     request_id = (info.request_id if info else "") or headers.get("x-oss-request-id", "")
     code = info.code if info else ""
     detail = f": {info.message}" if info and info.message else ""
+    content_type = headers.get("Content-Type", "")
+    if info is None and content_type.startswith("text/html"):
+        # A proxy, gateway or captive portal answered, not OSS: say so.
+        detail = f": the answer is not an OSS error but a {content_type.split(';')[0]} page"
+        if 400 <= status < 500:
+            return ClientError(
+                f"{where} failed{detail}",
+                status=status,
+                request_id=request_id,
+                hint="check the endpoint or URL: something other than OSS (a proxy?) answered",
+            )
     msg = f"{where} failed{detail}"
     kw: dict[str, Any] = {"code": code, "request_id": request_id, "status": status}
     if status in (429,) or status >= 500:
@@ -304,24 +329,32 @@ class HttpCore:
 
             raise SessionClosedError("the session was deleted", hint="create a new session")
         started = time.monotonic()
-        async with self.session.request(
-            method, URL(url, encoded=True), headers=headers, data=data, allow_redirects=False
-        ) as resp:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "%s %s -> %d request_id=%s %.3fs",
-                    method,
-                    where,
-                    resp.status,
-                    resp.headers.get("x-oss-request-id", ""),
-                    time.monotonic() - started,
-                )
-            if resp.status not in ok:
-                body = b""
-                if method != "HEAD":
-                    body = await resp.content.read(_ERROR_BODY_LIMIT)
-                raise error_from_response(resp.status, resp.headers, body, f"{method} {where}")
-            yield resp
+        entered = False
+        try:
+            async with self.session.request(
+                method, URL(url, encoded=True), headers=headers, data=data, allow_redirects=False
+            ) as resp:
+                entered = True
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s %s -> %d request_id=%s %.3fs",
+                        method,
+                        where,
+                        resp.status,
+                        resp.headers.get("x-oss-request-id", ""),
+                        time.monotonic() - started,
+                    )
+                if resp.status not in ok:
+                    body = b""
+                    if method != "HEAD":
+                        body = await resp.content.read(_ERROR_BODY_LIMIT)
+                    raise error_from_response(resp.status, resp.headers, body, f"{method} {where}")
+                yield resp
+        except aiohttp.ClientConnectorError as exc:
+            if entered:
+                raise
+            # Name the host we could not reach (the caller's `where` names the object).
+            raise from_exception(exc, _origin(url)) from exc
 
 
 # ---------------------------------------------------------------------------- OSS client
@@ -450,6 +483,15 @@ class OssClient:
         async with self.core.open_url(
             method, self.url(bucket, key, query), h, data, where, ok
         ) as r:
+            if "x-oss-request-id" not in r.headers:
+                # OSS stamps every answer; without it a proxy or web page answered (its body
+                # must not be taken for an object or an upload receipt).
+                ctype = r.headers.get("Content-Type", "no Content-Type").split(";")[0]
+                raise ProtocolError(
+                    f"{method} {where}: the answer from {self.endpoint.base} is not an OSS "
+                    f"reply (no x-oss-request-id header; {ctype})",
+                    hint="check the endpoint: a proxy, captive portal or other web server answered",
+                )
             yield r
 
     async def retry(self, op: Callable[[], Awaitable[T]], where: str) -> T:
@@ -465,16 +507,16 @@ class OssClient:
         headers: Mapping[str, str] | None = None,
         data: bytes | None = None,
         ok: Sequence[int] = (200,),
-    ) -> tuple[int, dict[str, str], bytes]:
-        """A small request with retries: (status, headers, body)."""
+    ) -> tuple[int, CIMultiDict[str], bytes]:
+        """A small request with retries: (status, headers (case-insensitive), body)."""
 
-        async def op() -> tuple[int, dict[str, str], bytes]:
+        async def op() -> tuple[int, CIMultiDict[str], bytes]:
             async with (
                 self.core.slot(),
                 self.open(method, bucket, key, query=query, headers=headers, data=data, ok=ok) as r,
             ):
                 body = await r.read()
-                return r.status, dict(r.headers), body
+                return r.status, CIMultiDict(r.headers), body
 
         return await self.retry(op, f"{method} oss://{bucket}/{key}")
 
