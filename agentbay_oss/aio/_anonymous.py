@@ -160,7 +160,7 @@ async def upload_url(core: HttpCore, url: str, path: str, progress: Progress) ->
 
     async def handle(item: _files.WalkItem) -> None:
         if item.error:
-            raise InvalidInputError(f"{item.path}: {item.error}")
+            raise InvalidInputError(item.error, hint=item.hint)  # labelled with the path
         rel = quote("/".join(item.rel), safe="/~")
         if item.is_dir_marker:
             if not rel:

@@ -82,7 +82,9 @@ def _path_arg(path: Any) -> str:
     if not isinstance(path, str) or not path:
         raise InvalidInputError("path is empty or not a string", hint="pass a local path")
     if "\0" in path:
-        raise InvalidInputError("path contains a NUL character")
+        raise InvalidInputError(
+            "path contains a NUL character", hint="remove the NUL character from the path"
+        )
     return path
 
 

@@ -174,29 +174,42 @@ async def download_single(
             length = r.content_length
             server_crc = header_crc(r.headers)
             got_etag = r.headers.get("ETag", etag)
-            if length is not None and length <= SMALL_INLINE:
+            body = b""
+            got = (0, 0)
+            small = length is not None and length <= SMALL_INLINE
+            if small:
                 body = await r.read()
-                if len(body) != length:
-                    raise IntegrityError(f"{where}: body cut short ({len(body)} of {length})")
-                crc = await asyncio.to_thread(_files.write_small, dest, [body], server_crc, where)
-                return len(body), got_etag, crc
-            fd, tmp = await asyncio.to_thread(_files.create_temp, dest, length or 0)
-            owned = True
-            try:
-                size, crc = await stream_to_fd(r, fd, 0, length, where)
-                if server_crc is not None and crc != server_crc:
-                    raise IntegrityError(f"{where}: CRC64 mismatch ({crc} vs {server_crc})")
-                owned = False
-                await asyncio.to_thread(_files.finish_temp, fd, tmp, dest)
-            except BaseException:
-                if owned:
-                    _files.discard_temp(fd, tmp)
-                raise
-            return size, got_etag, crc
+            else:
+                got = await _stream_to_temp(r, dest, length, server_crc, where)
+        if small:
+            # Written after the request slot is released: disk time does not idle a slot.
+            if len(body) != length:
+                raise IntegrityError(f"{where}: body cut short ({len(body)} of {length})")
+            crc = await asyncio.to_thread(_files.write_small, dest, [body], server_crc, where)
+            return len(body), got_etag, crc
+        return got[0], got_etag, got[1]
 
     size, got_etag, crc = await client.retry(op, where)
     await progress.add_bytes(size, key)
     return size, got_etag, crc
+
+
+async def _stream_to_temp(
+    r: aiohttp.ClientResponse, dest: Path, length: int | None, server_crc: int | None, where: str
+) -> tuple[int, int]:
+    fd, tmp = await asyncio.to_thread(_files.create_temp, dest, length or 0)
+    owned = True
+    try:
+        size, crc = await stream_to_fd(r, fd, 0, length, where)
+        if server_crc is not None and crc != server_crc:
+            raise IntegrityError(f"{where}: CRC64 mismatch ({crc} vs {server_crc})")
+        owned = False
+        await asyncio.to_thread(_files.finish_temp, fd, tmp, dest)
+    except BaseException:
+        if owned:
+            _files.discard_temp(fd, tmp)
+        raise
+    return size, crc
 
 
 async def download_object(

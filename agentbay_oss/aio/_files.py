@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -144,7 +145,18 @@ def temp_name(dest: Path) -> Path:
 
 def _prepare_dest(dest: Path) -> None:
     parent = dest.parent
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(
+            (p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None
+        )
+        if blocker is None:
+            raise
+        raise LocalFileError(
+            f"cannot create directory {parent}: {blocker} is a file, not a directory",
+            hint="move that file away or download somewhere else",
+        ) from None
     if dest.is_dir():
         raise LocalFileError(
             f"{dest} is an existing directory",
@@ -235,6 +247,17 @@ def make_dirs(path: Path) -> None:
 # ---------------------------------------------------------------------------- tree walking
 
 
+def _walk_error(exc: OSError) -> tuple[str, str]:
+    """(error, hint) for an entry of an upload tree that cannot be read."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop (too many levels of symbolic links)", "fix or remove the link"
+    if exc.errno == errno.ENOENT:
+        return "broken symbolic link (its target does not exist)", "fix or remove the link"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot read it: {exc.strerror}", "check file permissions"
+    return exc.strerror or str(exc), ""
+
+
 @dataclass(frozen=True)
 class WalkItem:
     path: str
@@ -243,6 +266,7 @@ class WalkItem:
     mtime_ns: int = 0
     is_dir_marker: bool = False
     error: str = ""
+    hint: str = ""  # what to do about `error`
 
 
 class TreeWalker:
@@ -274,7 +298,14 @@ class TreeWalker:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            self._pending.append(WalkItem(directory, rel, error=f"cannot list: {exc.strerror}"))
+            self._pending.append(
+                WalkItem(
+                    directory,
+                    rel,
+                    error=f"cannot list the directory: {exc.strerror}",
+                    hint="check its permissions",
+                )
+            )
             return
         if not entries:
             self._pending.append(WalkItem(directory, rel, is_dir_marker=True))
@@ -293,9 +324,17 @@ class TreeWalker:
                 if stat.S_ISREG(st.st_mode):
                     files.append(WalkItem(e.path, child, st.st_size, st.st_mtime_ns))
                 else:
-                    files.append(WalkItem(e.path, child, error="not a regular file; skipped"))
+                    files.append(
+                        WalkItem(
+                            e.path,
+                            child,
+                            error="not a regular file (a FIFO, socket or device)",
+                            hint="only regular files are uploaded; move it out of the tree",
+                        )
+                    )
             except OSError as exc:
-                files.append(WalkItem(e.path, child, error=exc.strerror or str(exc)))
+                error, hint = _walk_error(exc)
+                files.append(WalkItem(e.path, child, error=error, hint=hint))
         # _pending is consumed from its end: store reversed so files come out in name order.
         self._pending.extend(reversed(files))
         self._dirs.extend(reversed(subdirs))

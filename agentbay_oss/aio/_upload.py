@@ -56,6 +56,7 @@ class MultipartState:
 
 
 SEND_PIECE = 256 * 1024
+TINY = 256 * 1024  # files up to this size are read outside the request slot
 
 
 async def body_pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
@@ -93,9 +94,14 @@ async def put_small(
 ) -> TransferredObject:
     where = f"PUT oss://{bucket}/{key}"
 
+    tiny = info is not None and info.size <= TINY
+
     async def op() -> tuple[str, int, int]:
-        async with client.core.slot():
+        if tiny:  # read before taking a request slot: disk time does not idle a slot
             data, md5, crc, _ = await asyncio.to_thread(_files.read_whole, path, info)
+        async with client.core.slot():
+            if not tiny:  # bigger bodies are read inside the slot, so memory stays bounded
+                data, md5, crc, _ = await asyncio.to_thread(_files.read_whole, path, info)
             async with client.open(
                 "PUT", bucket, key, headers={"Content-MD5": md5}, data=data
             ) as r:
@@ -280,7 +286,7 @@ async def upload_dir(
 
     async def handle(item: _files.WalkItem) -> None:
         if item.error:
-            raise InvalidInputError(f"{item.path}: {item.error}")
+            raise InvalidInputError(item.error, hint=item.hint)  # labelled with the path
         rel = "/".join(item.rel)
         if item.is_dir_marker:
             key = prefix + rel + "/" if rel else prefix
