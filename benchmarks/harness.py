@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report
+from benchmarks import profiling, report
 from benchmarks.clients import BIG_CLIENTS, CLIENTS, FILES_CLIENTS
 from benchmarks.data import Dataset, big_file, file_tree
 from benchmarks.serverproc import ServerProcess
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-record", action="store_true", help="print only, do not append")
     p.add_argument("--timeout", type=float, default=900.0, help="per client run, seconds")
     p.add_argument("--json", type=Path, help="also write every raw measurement here")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy each client run and the server into DIR (implies --no-record)",
+    )
     return p
 
 
@@ -194,6 +200,15 @@ class Bench:
         env = dict(os.environ, BENCH_AK=AK, BENCH_SK=SK, BENCH_TOKEN=TOKEN)
         rec: dict[str, Any] = {"workload": ds.name, "direction": direction, "client": client}
         rec |= {"run": run, "bytes": ds.total_bytes, "files": ds.files}
+        spy = None
+        if self.a.profile:
+            name = f"{client}-{ds.name}-{direction}-r{run}"
+            cmd = profiling.client_prefix(self.a.profile / f"{name}.client.txt") + cmd
+            assert self.server.proc is not None
+            spy = profiling.start_server_recording(
+                self.server.proc.pid, self.a.profile / f"{name}.server.txt"
+            )
+            time.sleep(0.5)  # let py-spy attach before the transfer starts
         cpu0 = self.server.cpu_seconds()
         try:
             proc = subprocess.run(
@@ -208,6 +223,11 @@ class Bench:
         except subprocess.TimeoutExpired:
             rec |= {"ok": False, "error": f"timeout after {self.a.timeout:.0f}s"}
         rec["server_cpu"] = self.server.cpu_seconds() - cpu0
+        if spy is not None:
+            profiling.stop_recording(spy)
+            top = profiling.summarize(self.a.profile / f"{name}.client.txt")
+            top += profiling.summarize(self.a.profile / f"{name}.server.txt")
+            (self.a.profile / f"{name}.top.txt").write_text(top)
         if direction == "up":
             if rec.get("ok"):
                 try:
@@ -232,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     small_count = a.small_count or (1000 if a.quick else 10_000)
     mid_count = a.mid_count or 200
     a.work = a.work.resolve()
+    if a.profile:
+        a.no_record = True
+        a.profile = a.profile.resolve()
+        a.profile.mkdir(parents=True, exist_ok=True)
+        profiling.py_spy()
     command = "uv run --python python3 python -m benchmarks " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
@@ -255,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True)
     for d in ("dl", "scratch"):
         shutil.rmtree(a.work / d, ignore_errors=True)
+    (a.work / "server.log").write_text("")
     server = ServerProcess(
         root,
         ak=AK,
