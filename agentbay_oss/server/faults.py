@@ -27,6 +27,16 @@ class FaultConfig:
     throttle_rate: float = 0.0  # 503 with x-oss-qos-delay-time
     throttle_delay_ms: int = 100  # the x-oss-qos-delay-time value
     clock_offset_s: float = 0.0  # added to the server's clock when it checks request times
+    # Bumped on every assignment to `seed`, so setting a seed (even the same one) restarts it.
+    seed_epoch: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seed_epoch", 0)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "seed" and "seed_epoch" in self.__dict__:
+            object.__setattr__(self, "seed_epoch", self.__dict__["seed_epoch"] + 1)
+        object.__setattr__(self, name, value)
 
     def validate(self) -> None:
         for name in ("fail_rate", "reset_rate", "corrupt_rate", "bad_crc_rate", "throttle_rate"):
@@ -59,16 +69,25 @@ NO_FAULT = Decision()
 
 class FaultInjector:
     def __init__(self, config: FaultConfig) -> None:
-        self.config = config
-        self._seed = config.seed
-        self._rng = random.Random(config.seed)
         self._lock = threading.Lock()
+        self.config = config
+
+    @property
+    def config(self) -> FaultConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: FaultConfig) -> None:
+        with self._lock:
+            self._config = config
+            self._epoch = config.seed_epoch
+            self._rng = random.Random(config.seed)
 
     def decide(self) -> Decision:
-        c = self.config
+        c = self._config
         with self._lock:
-            if c.seed != self._seed:  # a new seed set at runtime restarts the sequence
-                self._seed = c.seed
+            if c.seed_epoch != self._epoch:  # a seed set at runtime restarts the sequence
+                self._epoch = c.seed_epoch
                 self._rng = random.Random(c.seed)
             # Always seven draws, so one rate never shifts the decisions of another.
             r = [self._rng.random() for _ in range(7)]
