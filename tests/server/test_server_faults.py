@@ -95,7 +95,7 @@ def test_corrupt_body_and_bad_crc_are_detectable(
         "k", headers={"x-oss-range-behavior": "standard"}, byte_range=(0, len(data) - 1)
     )
     body = raw.read()
-    assert len(body) == len(data) and sum(x != y for x, y in zip(body, data)) == 1
+    assert len(body) == len(data) and sum(x != y for x, y in zip(body, data, strict=True)) == 1
     assert int(raw.headers["x-oss-hash-crc64ecma"]) == crc64(data)  # headers unchanged
     with pytest.raises(oss2.exceptions.InconsistentError):
         b.get_object_to_file("k", str(tmp_path / "f"))  # oss2 checks the CRC of a whole-object GET
