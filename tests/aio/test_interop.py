@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import alibabacloud_oss_v2 as ossv2
 import oss2
@@ -123,3 +124,64 @@ def test_presigned_urls_of_peers(
     for key in ("p/oss2-put", "p/oss2v4-put", "p/v2-put"):
         assert peer.get_object(key).read() == big
     assert (tmp_path / "dir" / "named.txt").read_bytes() == small
+
+
+def test_anonymous_directory_to_public_bucket(
+    oss_server: Any, creds: Any, peer: oss2.Bucket, tmp_path: Path
+) -> None:
+    name = peer.bucket_name + "-pub"
+    oss_server.create_bucket(name, public=True)
+    src = tmp_path / "src"
+    files = {
+        "a.txt": write_file(src / "a.txt", 10),
+        "sub/ü b.bin": write_file(src / "sub" / "ü b.bin", THRESHOLD + 1, seed=5),
+    }
+    (src / "empty").mkdir()
+    base = f"{creds.endpoint}/{name}/drop"
+
+    async def main() -> None:
+        async with oss_session(creds) as oss:
+            up = await oss.upload_anonymous(base, str(src))
+            assert up.success, up.error_message
+            assert up.files == 2
+            for rel, data in files.items():
+                url = f"{base}/{quote(rel)}"
+                r = await oss.download_anonymous(url, str(tmp_path / "dst" / rel))
+                assert r.success, r.error_message
+                assert (tmp_path / "dst" / rel).read_bytes() == data
+
+    run(main())
+    pub = oss2.Bucket(peer.auth, creds.endpoint, name)
+    assert sorted(o.key for o in oss2.ObjectIterator(pub)) == [
+        "drop/a.txt",
+        "drop/empty/",
+        "drop/sub/ü b.bin",
+    ]
+
+
+def test_download_anonymous_names_file_from_content_disposition(
+    creds: Any, peer: oss2.Bucket, tmp_path: Path
+) -> None:
+    data = b"report body"
+    peer.put_object("obj/opaque-id", data)
+    params = {"response-content-disposition": 'attachment; filename="q3 report.pdf"'}
+    url = peer.sign_url("GET", "obj/opaque-id", 300, params=params)
+    evil = peer.sign_url(
+        "GET",
+        "obj/opaque-id",
+        300,
+        params={"response-content-disposition": 'attachment; filename="../../evil"'},
+    )
+    (tmp_path / "in").mkdir()
+
+    async def main() -> None:
+        async with oss_session(creds) as oss:
+            r = await oss.download_anonymous(url, str(tmp_path / "in"))
+            assert r.success, r.error_message
+            r = await oss.download_anonymous(evil, str(tmp_path / "in") + "/")
+            assert r.success, r.error_message
+
+    run(main())
+    assert (tmp_path / "in" / "q3 report.pdf").read_bytes() == data
+    assert (tmp_path / "in" / "evil").read_bytes() == data  # only the base name is used
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
