@@ -11,6 +11,9 @@ make blocking agentbay_oss calls from it (that is refused with a RuntimeError).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -42,6 +45,30 @@ _open: weakref.WeakSet[AsyncAgentBay] = weakref.WeakSet()
 async def _close_leftovers() -> None:
     for agent_bay in list(_open):
         await agent_bay.close()
+
+
+# Deletes of sessions whose blocking facade was garbage-collected undeleted, still running.
+_background: set[asyncio.Task[ApiResponse]] = set()
+
+
+def _delete_in_background(async_session: AsyncSession) -> None:
+    """Finalizer of a dropped `Session`: delete its async session on the loop, without waiting."""
+    if async_session.deleted or not portal().running:
+        return
+    loop = portal().loop()
+
+    def start() -> None:
+        task = loop.create_task(async_session.delete())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closing
+        loop.call_soon_threadsafe(start)
+
+
+if hasattr(os, "register_at_fork"):
+    # A child must not close the parent's connections (they belong to the parent's loop).
+    os.register_at_fork(after_in_child=_open.clear)
 
 
 def _mirror(async_method: Callable[..., Any]) -> Callable[[F], F]:
@@ -138,11 +165,14 @@ class Oss:
 class Session:
     """Blocking twin of `agentbay_oss.aio.AsyncSession`."""
 
-    __slots__ = ("_async", "oss")
+    __slots__ = ("__weakref__", "_async", "oss")
 
     def __init__(self, async_session: AsyncSession) -> None:
         self._async = async_session
         self.oss = Oss(async_session.oss)
+        # Dropping the last reference without delete() still releases the connections. At
+        # exit the portal closes what is left instead (atexit=False avoids a race with it).
+        weakref.finalize(self, _delete_in_background, async_session).atexit = False
 
     @property
     def async_session(self) -> AsyncSession:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
 import signal
@@ -239,3 +240,30 @@ def test_invalid_config_is_a_failed_result() -> None:
     assert not result.success
     assert "concurrency" in result.error_message
     assert result.session is None
+
+
+def test_dropped_session_releases_its_connections(creds: Creds, bucket: str) -> None:
+    from agentbay_oss.sync import _api
+    from agentbay_oss.sync._portal import run
+
+    agent_bay = AgentBay()
+    session = agent_bay.create().session
+    assert session.oss.env_init(
+        creds.access_key_id,
+        creds.access_key_secret,
+        creds.security_token,
+        creds.endpoint,
+        creds.region,
+    ).success
+    assert session.oss.list_objects(bucket).success  # opens a connection
+    async_session = session.async_session
+    del session
+    gc.collect()
+
+    async def background_deletes_done() -> None:
+        # The finalizer queued the delete before this coroutine was queued.
+        await asyncio.gather(*_api._background)
+
+    run(background_deletes_done())
+    assert async_session.deleted
+    agent_bay.close()
