@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator, Mapping
 from email.message import Message
 from pathlib import Path
@@ -28,8 +29,12 @@ def validate_url(url: str) -> None:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise InvalidInputError(f"malformed URL {safe_url(url)}") from None
+    except ValueError as exc:
+        # safe_url cannot parse it either: show it without query string or user info.
+        shown = re.sub(r"//[^/@]*@", "//", url.split("?", 1)[0])[:200]
+        raise InvalidInputError(
+            f"malformed URL {shown}: {exc}", hint="check the URL (copy it again)"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(
             f"unsupported URL {safe_url(url)}", hint="pass an http:// or https:// URL with a host"
@@ -57,7 +62,8 @@ def _filename(content_disposition: str | None, url: str) -> str:
             safe = url_basename(name.replace("\\", "/"))
             if safe:
                 return safe
-    return url_basename(unquote(urlsplit(url).path))
+    path = unquote(urlsplit(url).path)
+    return "" if path.endswith("/") else url_basename(path)  # ".../dir/" names no file
 
 
 # ---------------------------------------------------------------------------- upload

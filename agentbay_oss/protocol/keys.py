@@ -52,7 +52,9 @@ def validate_key(key: str, *, allow_empty: bool = False) -> None:
             hint="OSS keys must not start with / or \\",
         )
     if "\0" in key:
-        raise InvalidInputError("object key contains a NUL character")
+        raise InvalidInputError(
+            "object key contains a NUL character", hint="remove the NUL character from the key"
+        )
 
 
 def join_key(prefix: str, name: str) -> str:
