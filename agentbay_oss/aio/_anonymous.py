@@ -18,7 +18,7 @@ from ..protocol.keys import url_basename
 from . import _files
 from ._client import HttpCore, header_crc, safe_url
 from ._common import Outcome, Pipeline, Progress, run_pool
-from ._download import SMALL_INLINE, stream_to_fd
+from ._download import SMALL_INLINE, create_temp, stream_to_fd
 
 STREAM_CHUNK = 4 << 20  # read size of a streamed PUT body
 
@@ -210,7 +210,7 @@ async def download_url(core: HttpCore, url: str, path: str, progress: Progress) 
             server_crc = header_crc(r.headers)
             if r.status == 200:
                 length = r.content_length
-                fd, tmp = await asyncio.to_thread(_files.create_temp, dest, length or 0)
+                fd, tmp = await create_temp(dest, length or 0)
                 owned = True
                 try:
                     size, crc = await stream_to_fd(r, fd, 0, length, f"GET {where}")
@@ -245,7 +245,7 @@ async def download_url(core: HttpCore, url: str, path: str, progress: Progress) 
         return outcome
     dest, total, etag, whole_crc, head = got
     progress.files_total, progress.bytes_total = 1, total
-    fd, tmp = await asyncio.to_thread(_files.create_temp, dest, total)
+    fd, tmp = await create_temp(dest, total)
     owned = True
     try:
         head_crc = await asyncio.to_thread(_files.write_chunks, fd, [head], 0, 0)

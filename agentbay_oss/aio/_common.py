@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -101,8 +100,19 @@ async def gather_all(coros: Iterable[Awaitable[None]]) -> None:
         for t in tasks:
             if not t.done():
                 t.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        # Wait until every task has really finished (their cleanups close files and abort
+        # uploads), even if we are cancelled again meanwhile; then re-raise that.
+        interrupted = False
+        while not all(t.done() for t in tasks):
+            try:
+                await asyncio.wait(tasks)
+            except asyncio.CancelledError:
+                interrupted = True
+        for t in tasks:
+            if not t.cancelled():
+                t.exception()  # mark retrieved: no "exception was never retrieved" noise
+        if interrupted:
+            raise asyncio.CancelledError
 
 
 def is_fatal(err: OssError) -> bool:

@@ -28,6 +28,25 @@ SMALL_INLINE = 1 << 20  # bodies up to this size are kept in memory and written 
 BATCH = 2 << 20  # bytes of response chunks gathered before one pwritev + CRC thread hop
 
 
+async def create_temp(dest: Path, size: int) -> tuple[int, Path]:
+    """`_files.create_temp` off the loop; if we are cancelled meanwhile, the file the thread
+    still creates is removed before the cancellation propagates (no stray temp files)."""
+    fut = asyncio.ensure_future(asyncio.to_thread(_files.create_temp, dest, size))
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        while not fut.done():
+            try:
+                await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                continue
+            except Exception:
+                break
+        if not fut.cancelled() and fut.exception() is None:
+            _files.discard_temp(*fut.result())
+        raise
+
+
 class WholeCrcMismatch(IntegrityError):
     """The ranges of an object combine to the wrong CRC64 (some range was corrupted)."""
 
@@ -76,13 +95,16 @@ async def stream_to_fd(
                 inflight_len = batch_bytes
                 pos += batch_bytes
                 batch, batch_bytes = [], 0
+        if batch:
+            if inflight is not None:
+                crc = crc64_combine(crc, await inflight, inflight_len)
+            inflight = asyncio.ensure_future(
+                asyncio.to_thread(_files.write_chunks, fd, batch, pos, 0)
+            )
+            inflight_len = batch_bytes
         if inflight is not None:
             crc = crc64_combine(crc, await inflight, inflight_len)
             inflight = None
-        if batch:
-            crc = crc64_combine(
-                crc, await asyncio.to_thread(_files.write_chunks, fd, batch, pos, 0), batch_bytes
-            )
     finally:
         if inflight is not None and not inflight.done():
             await wait_uncancellable(inflight)
@@ -130,7 +152,7 @@ async def download_ranged(
     """Concurrent ranged GETs into a preallocated temp file; returns the CRC64."""
     cfg = client.core.config
     ranges = planning.plan_ranges(meta.size, cfg.part_size)
-    fd, tmp = await asyncio.to_thread(_files.create_temp, dest, meta.size)
+    fd, tmp = await create_temp(dest, meta.size)
     owned = True
     try:
 
@@ -197,7 +219,7 @@ async def download_single(
 async def _stream_to_temp(
     r: aiohttp.ClientResponse, dest: Path, length: int | None, server_crc: int | None, where: str
 ) -> tuple[int, int]:
-    fd, tmp = await asyncio.to_thread(_files.create_temp, dest, length or 0)
+    fd, tmp = await create_temp(dest, length or 0)
     owned = True
     try:
         size, crc = await stream_to_fd(r, fd, 0, length, where)
