@@ -62,7 +62,15 @@ class Portal:
             asyncio.set_event_loop(loop)
             self._thread_id = threading.get_ident()
             loop.call_soon(ready.set)
-            loop.run_forever()
+            while True:
+                try:
+                    loop.run_forever()
+                except BaseException:
+                    # A task raised SystemExit / KeyboardInterrupt, which asyncio lets out of
+                    # run_forever after storing it in the task: keep serving, so the task's
+                    # caller receives it instead of waiting forever on a dead loop.
+                    continue
+                break  # stopped by shutdown()
 
         thread = threading.Thread(target=run, name=self._name, daemon=True)
         thread.start()

@@ -138,3 +138,12 @@ def test_forked_child_gets_a_fresh_loop() -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert answer == b"fresh"
+
+
+def test_system_exit_in_a_task_reaches_the_caller_and_the_loop_survives(portal: Portal) -> None:
+    async def leave() -> None:
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        portal.call(leave())
+    assert portal.call(_add(2, 2)) == 4
