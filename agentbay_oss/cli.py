@@ -231,8 +231,11 @@ class _Reporter:
 
             def hook(event: ProgressEvent) -> None:
                 # Runs on the loop thread; rich's Progress is thread-safe.
-                total = event.bytes_total if event.totals_final or event.bytes_total else None
-                files = f"{event.files_done}/{event.files_total}{'' if event.totals_final else '+'} files"
+                # While a tree or listing is still being walked the totals only grow: no
+                # percentage or ETA until they are final.
+                final = event.totals_final
+                total = event.bytes_total if final else None
+                files = f"{event.files_done}/{event.files_total}{'' if final else '+'} files"
                 bar.update(task, completed=event.bytes_done, total=total, files=files)
 
             yield hook
