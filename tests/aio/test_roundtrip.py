@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,29 @@ def test_list_delete_presign_put(creds: Any, bucket: str, tmp_path: Path) -> Non
 
     run(main())
     assert (tmp_path / "g").read_bytes() == data
+
+
+def test_directory_transfers_use_a_bounded_number_of_tasks_and_files(
+    creds: Any, bucket: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(400):
+        (src / f"f{i:04d}").write_bytes(b"x" * (i % 7))
+    peaks = {"tasks": 0, "fds": 0}
+
+    def watch(event: ProgressEvent) -> None:
+        peaks["tasks"] = max(peaks["tasks"], len(asyncio.all_tasks()))
+        peaks["fds"] = max(peaks["fds"], len(os.listdir("/proc/self/fd")))
+
+    async def main() -> None:
+        async with oss_session(creds) as oss:  # concurrency 4
+            r = await oss.upload(bucket, "m", str(src), progress=watch)
+            assert r.success and r.files == 400, r.error_message
+            r = await oss.download(bucket, "m/", str(tmp_path / "out"), progress=watch)
+            assert r.success and r.files == 400, r.error_message
+
+    run(main())
+    assert 10 <= peaks["tasks"] <= 2 * 4 + 8  # 400 files, yet only the fixed pool
+    assert peaks["fds"] < 100
+    assert tree_of(tmp_path / "out") == tree_of(src)
