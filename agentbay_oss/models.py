@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_serializer
 
 from .errors import OssError
 
@@ -96,6 +96,11 @@ class DeleteObjectsResult(ApiResponse):
 
 class SessionResult(ApiResponse):
     session: Any = None  # AsyncSession or Session
+
+    @field_serializer("session")
+    def _dump_session(self, session: Any) -> str | None:
+        # A session is a live object: dumps (model_dump_json, logs) show its id only.
+        return getattr(session, "session_id", None) if session is not None else None
 
 
 @dataclass(frozen=True)
