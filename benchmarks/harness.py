@@ -149,7 +149,7 @@ class Bench:
             if got is not None and int(got) != crc:
                 raise RuntimeError(f"uploaded crc64 {got} != {crc}")
             return "size+crc64" if got is not None else "size"
-        listed = {o.key: o.size for o in oss2.ObjectIteratorV2(b, prefix=key)}
+        listed = _retry(lambda: {o.key: o.size for o in oss2.ObjectIteratorV2(b, prefix=key)})
         want = {key + n: s for n, (s, _) in ds.manifest.items()}
         if listed != want:
             extra = sorted(set(listed) - set(want))[:2]
@@ -168,10 +168,11 @@ class Bench:
         import oss2
 
         b = self.buckets[bucket]
-        keys = [o.key for o in oss2.ObjectIteratorV2(b, prefix=prefix)]
+        keys = _retry(lambda: [o.key for o in oss2.ObjectIteratorV2(b, prefix=prefix)])
         for i in range(0, len(keys), 1000):
             _retry(b.batch_delete_objects, keys[i : i + 1000])
-        for u in oss2.MultipartUploadIterator(b, prefix=prefix):
+        uploads = _retry(lambda: list(oss2.MultipartUploadIterator(b, prefix=prefix)))
+        for u in uploads:
             _retry(b.abort_multipart_upload, u.key, u.upload_id)
 
     # -- measurement --
