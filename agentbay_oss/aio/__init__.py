@@ -17,6 +17,8 @@ from ..models import (
     TransferredObject,
 )
 from ._api import AsyncAgentBay, AsyncOss, AsyncSession
+from ._client import CredentialsProvider
+from ._common import ProgressHook
 
 __all__ = [
     "ApiResponse",
@@ -24,6 +26,7 @@ __all__ = [
     "AsyncOss",
     "AsyncSession",
     "ClientConfig",
+    "CredentialsProvider",
     "DeleteObjectsResult",
     "ListObjectsResult",
     "OSSClientResult",
@@ -31,6 +34,7 @@ __all__ = [
     "OSSUploadResult",
     "ObjectEntry",
     "ProgressEvent",
+    "ProgressHook",
     "SessionResult",
     "TransferConfig",
     "TransferredObject",

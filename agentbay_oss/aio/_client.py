@@ -153,7 +153,7 @@ _AUTH_HINTS = {
 
 
 def error_from_response(
-    status: int, headers: Mapping[str, str], body: bytes, where: str
+    status: int, headers: Mapping[str, str], body: bytes, where: str, anonymous: bool = False
 ) -> OssError:
     info = oxml.parse_error(body)
     if info is None and "x-oss-err" in headers:
@@ -189,6 +189,11 @@ def error_from_response(
         hint = _AUTH_HINTS.get(code, "check the credentials or the presigned URL (expired?)")
         if info and "expire" in info.message.lower() and not code.startswith("InvalidAccess"):
             hint = "the request or URL has expired: sign a new one"
+        elif anonymous:  # env_init credentials play no part in a plain URL request
+            hint = (
+                "the URL was refused: it may have expired or been signed for another method, "
+                "key or headers; get a fresh presigned URL (or use a public bucket)"
+            )
         return AuthError(msg, hint=hint, **kw)
     if status == 404:
         hint = {
@@ -322,6 +327,7 @@ class HttpCore:
         data: Any = None,
         where: str = "",
         ok: Sequence[int] = (200,),
+        anonymous: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send one request; a status outside `ok` raises the mapped OssError."""
         if self.closed:
@@ -348,7 +354,9 @@ class HttpCore:
                     body = b""
                     if method != "HEAD":
                         body = await resp.content.read(_ERROR_BODY_LIMIT)
-                    raise error_from_response(resp.status, resp.headers, body, f"{method} {where}")
+                    raise error_from_response(
+                        resp.status, resp.headers, body, f"{method} {where}", anonymous
+                    )
                 yield resp
         except aiohttp.ClientConnectorError as exc:
             if entered:
@@ -481,7 +489,7 @@ class OssClient:
         h = self.signed_headers(creds, method, bucket, key, query, headers)
         where = f"oss://{bucket}/{key}"
         async with self.core.open_url(
-            method, self.url(bucket, key, query), h, data, where, ok
+            method, self.url(bucket, key, query), h, data, where, ok, anonymous=False
         ) as r:
             if "x-oss-request-id" not in r.headers:
                 # OSS stamps every answer; without it a proxy or web page answered (its body

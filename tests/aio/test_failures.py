@@ -189,13 +189,15 @@ def test_cancelled_upload_aborts_and_cancelled_download_cleans_up(
             main_task.append(current)
             with pytest.raises(asyncio.CancelledError):
                 await oss.upload(bucket, "c", str(tmp_path / "f"), progress=cancel_me)
-            current.uncancel()
+            if hasattr(current, "uncancel"):  # Python >= 3.11 counts cancellations
+                current.uncancel()
             assert uploads_in_progress(peer) == []
             assert (await oss.upload(bucket, "c", str(tmp_path / "f"))).success
             main_task.append(current)
             with pytest.raises(asyncio.CancelledError):
                 await oss.download(bucket, "c", str(dest), progress=cancel_me)
-            current.uncancel()
+            if hasattr(current, "uncancel"):  # Python >= 3.11 counts cancellations
+                current.uncancel()
 
     run(main())
     assert uploads_in_progress(peer) == []
