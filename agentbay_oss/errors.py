@@ -11,6 +11,7 @@ import asyncio
 import errno
 import socket
 import ssl
+from typing import Any
 
 import aiohttp
 
@@ -113,6 +114,14 @@ class IntegrityError(OssError):
     """A CRC64 or MD5 mismatch, or a body shorter than announced: retried, then reported."""
 
     retryable = True
+
+    def __init__(self, message: str, **kw: Any) -> None:
+        kw.setdefault(
+            "hint",
+            "the data was damaged on the way and retries did not help (nothing damaged was "
+            "kept locally): download or upload again",
+        )
+        super().__init__(message, **kw)
 
 
 class ProtocolError(OssError):

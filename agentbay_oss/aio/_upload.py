@@ -253,6 +253,13 @@ async def _complete(client: OssClient, state: MultipartState) -> str:
 
     etag, server_crc = await client.retry(op, where)
     if server_crc is not None and server_crc != expected:
+        # The upload is complete whatever the reply said: a reply damaged on the way is told
+        # apart from a damaged object by asking for the stored object's CRC again.
+        for _ in range(client.core.config.max_retries):
+            meta = await client.head(state.bucket, state.key)
+            if meta.crc64 == expected and meta.size == state.source_size:
+                return etag
+            server_crc = meta.crc64
         raise IntegrityError(
             f"{where}: CRC64 of the stored object ({server_crc}) differs from the parts sent "
             f"({expected})",
