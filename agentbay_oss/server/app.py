@@ -137,13 +137,19 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         return None
     if first == "" and last == "":
         return None
+
+    def num(digits: str) -> int:  # absurdly long numbers are just "beyond any object"
+        return int(digits) if len(digits) <= 19 else 10**19
+
     if first == "":
-        n = int(last)
+        n = num(last)
         if n == 0:
             return None
         return (max(0, size - n), size - 1) if size else None
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = num(first)
+    if not last:
+        return start, max(start, size - 1)  # start >= size: unsatisfiable, the caller decides
+    end = num(last)
     if start > end:
         return None
     return start, end
@@ -213,7 +219,7 @@ def _token_encode(marker: str) -> str:
 
 def _token_decode(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise invalid_argument(
             "The continuation token is invalid.", "continuation-token", token[:40]
@@ -408,8 +414,20 @@ class OssApp:
                 status=err.status, body=body, headers=headers, content_type="application/xml"
             )
         self._common(ctx, resp)
-        if err.status >= 500 or err.code in ("IncompleteBody",):
+        length = ctx.request.content_length
+        unread = not ctx.request.content.is_eof() and ctx.has_body
+        if (
+            err.status >= 500
+            or err.code == "IncompleteBody"
+            or (unread and (length or 1 << 40) > 64 << 20)
+        ):
+            # Do not make the client push (or us drain) a huge unread body: close instead.
             resp.force_close()
+            if unread:
+                # Send the answer now, then close: skips aiohttp's lingering drain of the body.
+                await resp.prepare(ctx.request)
+                await resp.write_eof()
+                ctx.request.protocol.force_close()
         return resp
 
     async def _drain(self, ctx: Ctx) -> None:
