@@ -71,6 +71,23 @@ def parse_oss_url(text: str) -> Location:
     return location
 
 
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2}
+_UNITS |= {"mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """A byte count with an optional unit: 1048576, 100KiB, 8MiB, 1G (K/M/G are binary)."""
+    number = text.strip().rstrip("bBiI").rstrip("kKmMgG ")
+    unit = text.strip()[len(number) :].strip().lower()
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 8MiB") from None
+    if unit not in _UNITS or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 8MiB")
+    return int(value * _UNITS[unit])
+
+
 # ---------------------------------------------------------------------------- parser
 def _add_common(parser: argparse.ArgumentParser, *, credentials: bool) -> None:
     out = parser.add_argument_group("output")
@@ -121,6 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("src")
     cp.add_argument("dst")
     cp.add_argument("-r", "--recursive", action="store_true", help="copy directories/prefixes")
+    tuning = cp.add_argument_group("transfer (default: TransferConfig's defaults)")
+    tuning.add_argument(
+        "--concurrency", type=int, metavar="N", help="requests in flight, all files together"
+    )
+    tuning.add_argument(
+        "--part-size",
+        type=parse_size,
+        metavar="SIZE",
+        help="multipart part / range size, e.g. 8MiB",
+    )
+    tuning.add_argument(
+        "--multipart-threshold",
+        type=parse_size,
+        metavar="SIZE",
+        help="files from this size go multipart, e.g. 16MiB",
+    )
     _add_common(cp, credentials=True)
 
     ls = sub.add_parser("ls", help="list objects under oss://bucket/prefix")
@@ -270,7 +303,13 @@ def _oss(args: argparse.Namespace, *, credentials: bool = True) -> Iterator[Oss]
         ]
         if missing:
             raise CliError("missing credentials: set " + " and ".join(missing))
-    with AgentBay() as agent_bay:
+    tuning = {
+        name: getattr(args, name)
+        for name in ("concurrency", "part_size", "multipart_threshold")
+        if getattr(args, name, None) is not None
+    }
+    # An invalid value makes create() fail with a message naming the field.
+    with AgentBay(config=tuning or None) as agent_bay:
         created = agent_bay.create()
         _check(created, "could not create a session")
         session: Session = created.session

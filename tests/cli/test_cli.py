@@ -10,12 +10,14 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import oss2
 import pytest
 
 from agentbay_oss.cli import CliError, parse_location
+from agentbay_oss.server import FaultConfig, LocalOssServer
 from tests.conftest import Creds
 
 KiB = 1024
@@ -135,6 +137,10 @@ def test_failures_exit_non_zero_with_a_message(creds: Creds, bucket: str, tmp_pa
     assert no_creds.returncode == 1
     assert "OSS_ACCESS_KEY_ID" in no_creds.stderr
 
+    tuned = cli("cp", "--concurrency", "0", str(tmp_path), f"oss://{bucket}/d", "-r", creds=creds)
+    assert tuned.returncode == 1
+    assert "concurrency" in tuned.stderr
+
     usage = cli("cp", str(tmp_path), f"oss://{bucket}/d", creds=creds)
     assert usage.returncode == 2
     assert "use -r" in usage.stderr
@@ -206,3 +212,47 @@ def test_serve_prints_its_listening_line(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
     assert code == 0
+
+
+def test_ctrl_c_on_cp_aborts_the_multipart_upload(
+    creds: Creds, bucket: str, oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(4 * 1024 * KiB))
+    config_env = _env(creds)
+    requests = oss_server.stats.requests
+    parts_before = requests["UploadPart"]
+    oss_server.faults = FaultConfig(latency_ms=100)
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "agentbay_oss.cli", "cp", str(src), f"oss://{bucket}/big.bin"),
+            *("--concurrency", "1", "--part-size", "100KiB", "--multipart-threshold", "200KiB"),
+        ],
+        env=config_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Wait (not a timing assertion) until the multipart upload is under way.
+        deadline = time.monotonic() + 60
+        while requests["UploadPart"] == parts_before and proc.poll() is None:
+            assert time.monotonic() < deadline, "no part was ever uploaded"
+            time.sleep(0.01)
+        # Ctrl-C as a terminal sends it: SIGINT to the process.
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    oss_server.faults = FaultConfig()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    peer = oss2.Bucket(
+        oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token),
+        creds.endpoint,
+        bucket,
+    )
+    assert list(oss2.MultipartUploadIterator(peer)) == []
+    assert not peer.object_exists("big.bin")
