@@ -232,9 +232,10 @@ class AgentBay:
     @_mirror(AsyncAgentBay.create)
     def create(self) -> SessionResult:
         result = run(self._async.create())
-        if result.session is not None:
-            result.session = Session(result.session)
-        return result
+        if result.session is None:
+            return result
+        # The same model, holding the blocking twin (model_copy: no re-validation of the field).
+        return result.model_copy(update={"session": Session(result.session)})
 
     @_mirror(AsyncAgentBay.close)
     def close(self) -> None:
