@@ -235,7 +235,9 @@ def render(
         f"- Settings: concurrency {settings['concurrency']}, part size"
         f" {_mib(settings['part_size'])}, median of {settings['runs']} run(s); 1gib ="
         f" {_mib(settings['big_size'])}, small = {settings['small_count']} x 4 KiB,"
-        f" mid = {settings['mid_count']} x 1 MiB{faults}; took {settings['elapsed']:.0f}s",
+        f" mid = {settings['mid_count']} x 1 MiB{faults}; took {settings['elapsed']:.0f}s;"
+        f" load at end {settings.get('load_end', '?')}"
+        + (f"; ran at nice {settings['nice']}" if settings.get("nice") else ""),
         "- MB/s = 10^6 bytes/s. Ratio > 1: agentbay-async is faster. RSS: peak over runs of the"
         " client process. CPU: user+sys of the client process during the transfer. Server CPU:"
         " the local server process during the same transfer (same 2 cores).",
