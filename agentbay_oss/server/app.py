@@ -461,7 +461,8 @@ class OssApp:
             raise OssError(
                 503, "ServiceUnavailable", "Injected fault: the service is unavailable, retry."
             )
-        if d.reset and not ctx.has_body and ctx.op not in ("GetObject",):
+        # Drops for bodies happen mid-body (object/part uploads, GET); all else drops up front.
+        if d.reset and ctx.op not in ("GetObject", "PutObject", "UploadPart"):
             raise InjectedReset()
         if ctx.op == "Unsupported":
             raise OssError(
@@ -490,6 +491,9 @@ class OssApp:
             ctx.bucket
         ):
             raise no_such_bucket(ctx.bucket)
+        if ctx.headers.get("expect", "").lower() == "100-continue" and ctx.has_body:
+            # Authorised: now invite the body (the low-level server leaves this to us).
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return await self._handlers[ctx.op](ctx)
 
     def _respond(
@@ -801,7 +805,9 @@ class OssApp:
         self._expected_md5(ctx)  # reject a malformed header before reading the body
         reset_at = None
         if ctx.decision.reset:
-            reset_at = int((expected or 1 << 20) * ctx.decision.reset_fraction)
+            if expected == 0:
+                raise InjectedReset()
+            reset_at = max(1, int((expected or 1 << 20) * ctx.decision.reset_fraction))
         got = await receive_body(
             ctx.request.content, self.storage.new_temp(), self.executor, self.stats,
             limit=MAX_OBJECT_SIZE, expected=expected, reset_at=reset_at,
@@ -953,6 +959,8 @@ class OssApp:
         resp = web.StreamResponse(status=status, headers=headers)
         resp.content_length = length
         self._common(ctx, resp)
+        if ctx.decision.reset and length == 0:
+            raise InjectedReset()
         if ctx.method == "HEAD" or length == 0:
             await resp.prepare(ctx.request)
             await resp.write_eof()

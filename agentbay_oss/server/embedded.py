@@ -221,6 +221,12 @@ class LocalOssServer:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self._cleanup())
+                # Connections still lingering over an unread body: cancel, then close quietly.
+                leftovers = asyncio.all_tasks(loop)
+                for task in leftovers:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
         self._loop = loop
