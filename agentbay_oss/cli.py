@@ -206,6 +206,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from agentbay_oss.demo import run_demo
 
+    if args.big_mib < 0:
+        raise CliError("--big-mib must be >= 0", EXIT_USAGE)
+
     return run_demo(big_mib=args.big_mib, keep=args.keep, quiet=args.quiet, as_json=args.json)
 
 
