@@ -92,7 +92,7 @@ def test_faults_from_flags(tmp_path: Path) -> None:
 def test_secret_from_environment(tmp_path: Path) -> None:
     env = {**os.environ, "OSS_ACCESS_KEY_ID": "ENVAK", "OSS_ACCESS_KEY_SECRET": "ENVSK"}
     proc = subprocess.Popen(
-        BASE + ["--root", str(tmp_path), "--bucket", "env-bkt"],
+        [*BASE, "--root", str(tmp_path), "--bucket", "env-bkt"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -132,7 +132,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     try:
         port = endpoint.rsplit(":", 1)[1]
         result = subprocess.run(
-            BASE + ["--root", str(tmp_path / "b"), "--access-key-id", "A", "--access-key-secret", "S", "--port", port],
+            [*BASE, "--root", str(tmp_path / "b"), "--access-key-id", "A", "--access-key-secret", "S", "--port", port],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert result.returncode == 1 and "cannot serve" in result.stderr and result.stdout == ""
