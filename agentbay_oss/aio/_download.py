@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
 
-from ..errors import IntegrityError, ProtocolError
+from ..errors import IntegrityError, PreconditionError, ProtocolError
 from ..models import TransferredObject
 from ..protocol import planning
 from ..protocol.crc64 import crc64_combine, crc64_combine_all
 from ..protocol.keys import local_path_for
 from ..protocol.xml import ListEntry
-from . import _files
+from . import _files, _resume
 from ._client import HttpCore, ObjectMeta, OssClient, header_crc
 from ._common import Outcome, Pipeline, Progress, run_pool
 
@@ -152,18 +153,30 @@ async def download_ranged(
     """Concurrent ranged GETs into a preallocated temp file; returns the CRC64."""
     cfg = client.core.config
     ranges = planning.plan_ranges(meta.size, cfg.part_size)
-    fd, tmp = await create_temp(dest, meta.size)
+    resume = await _resume.resume_download(client, bucket, key, dest, meta, cfg.part_size)
+    if resume is not None and resume.fd is not None:
+        fd, tmp = resume.fd, Path(resume.record.temp_path)
+        done = {off: (r.crc64, r.length) for off, r in resume.done.items()}
+        await progress.add_bytes(sum(n for _, n in done.values()), key)
+    else:
+        fd, tmp = await create_temp(dest, meta.size)
+        done = {}
+        if resume is not None:
+            resume.record.temp_path = str(tmp)
+            await resume.checkpointer.save()
     owned = True
     try:
 
-        async def fetch(piece: tuple[int, int]) -> tuple[int, int]:
+        async def fetch(piece: tuple[int, int]) -> None:
             off, length = piece
             crc = await _fetch_range(client, bucket, key, fd, off, length, meta.size, meta.etag)
+            done[off] = (crc, length)
+            if resume is not None:
+                await resume.range_done(off, length, crc)
             await progress.add_bytes(length, key)
-            return crc, length
 
-        crcs = await run_pool(ranges, cfg.concurrency, fetch)
-        crc = crc64_combine_all(crcs)
+        await run_pool([r for r in ranges if r[0] not in done], cfg.concurrency, fetch)
+        crc = crc64_combine_all(done[off] for off, _ in ranges)
         if meta.crc64 is not None and crc != meta.crc64:
             raise WholeCrcMismatch(
                 f"GET oss://{bucket}/{key}: CRC64 of the downloaded bytes ({crc}) differs from "
@@ -172,10 +185,17 @@ async def download_ranged(
             )
         owned = False
         await asyncio.to_thread(_files.finish_temp, fd, tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         if owned:
-            _files.discard_temp(fd, tmp)  # two quick syscalls: done before we propagate
+            if resume is not None and not isinstance(exc, (WholeCrcMismatch, PreconditionError)):
+                os.close(fd)  # keep the temp file and the record for the rerun
+            else:
+                _files.discard_temp(fd, tmp)  # two quick syscalls: done before we propagate
+                if resume is not None:
+                    await resume.drop()
         raise
+    if resume is not None:
+        await resume.drop()
     return crc
 
 

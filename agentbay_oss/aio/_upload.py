@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from ..checkpoint import UploadCheckpoint
 from ..errors import (
     IntegrityError,
     InvalidInputError,
@@ -20,7 +21,7 @@ from ..protocol import planning
 from ..protocol import xml as oxml
 from ..protocol.crc64 import crc64_combine_all
 from ..protocol.keys import dir_prefix, validate_key
-from . import _files
+from . import _files, _resume
 from ._client import OssClient, header_crc
 from ._common import Outcome, Pipeline, Progress, run_pool
 
@@ -149,12 +150,43 @@ async def put_multipart(
     fd, info = await asyncio.to_thread(_files.open_source, path)
     try:
         part_size = planning.part_size_for(info.size, cfg.part_size, planning.MAX_PARTS)
-        _, _, body = await client.simple("POST", bucket, key, query=[("uploads", None)])
-        state = MultipartState(
-            bucket, key, oxml.parse_initiate_multipart(body), part_size, info.size, info.mtime_ns
-        )
+        where = await asyncio.to_thread(_resume.upload_checkpoint, client, bucket, key, path)
+        resumed = None
+        if where is not None:
+            resumed = await _resume.resume_upload(
+                client, *where, bucket, key, fd, path, info, part_size
+            )
+        if resumed is not None:
+            state = MultipartState(
+                bucket, key, resumed.upload_id, part_size, info.size, info.mtime_ns
+            )
+            for n, (size, etag, crc) in resumed.parts.items():
+                state.parts[n] = PartDone(n, size, etag, crc)
+            progress.bytes_done += sum(p.size for p in state.parts.values())
+        else:
+            _, _, body = await client.simple("POST", bucket, key, query=[("uploads", None)])
+            state = MultipartState(
+                bucket,
+                key,
+                oxml.parse_initiate_multipart(body),
+                part_size,
+                info.size,
+                info.mtime_ns,
+            )
+        saver = None
+        if where is not None:
+            st = state
+
+            def record() -> UploadCheckpoint:
+                parts = {n: (p.size, p.etag, p.crc64) for n, p in st.parts.items()}
+                return _resume.upload_record(
+                    client.endpoint.base, bucket, key, path, info, part_size, st.upload_id, parts
+                )
+
+            saver = _resume.Checkpointer(*where, record)
+            await saver.save()  # the upload id first: a crash from now on can resume
         try:
-            await _send_parts(client, state, fd, path, progress)
+            await _send_parts(client, state, fd, path, progress, saver)
             now = await asyncio.to_thread(_files.fstat_info, fd)
             if now != info:
                 raise SourceChangedError(
@@ -162,9 +194,16 @@ async def put_multipart(
                     hint="nothing was stored; upload it again when it is stable",
                 )
             etag = await _complete(client, state)
-        except BaseException:
-            await abort_shielded(client, state)
+        except BaseException as exc:
+            # With checkpoints an interrupted upload stays for the rerun, unless its source
+            # changed (then it can never be completed).
+            if saver is None or isinstance(exc, SourceChangedError):
+                await abort_shielded(client, state)
+                if saver is not None:
+                    await saver.remove()
             raise
+        if saver is not None:
+            await saver.remove()
     finally:
         os.close(fd)
     return TransferredObject(
@@ -173,7 +212,12 @@ async def put_multipart(
 
 
 async def _send_parts(
-    client: OssClient, state: MultipartState, fd: int, path: str, progress: Progress
+    client: OssClient,
+    state: MultipartState,
+    fd: int,
+    path: str,
+    progress: Progress,
+    saver: _resume.Checkpointer | None = None,
 ) -> None:
     todo = [
         p
@@ -215,6 +259,8 @@ async def _send_parts(
 
         done = await client.retry(op, where)
         state.parts[part.number] = done
+        if saver is not None:
+            await saver.save()
         await progress.add_bytes(part.size, state.key)
 
     await run_pool(todo, client.core.config.concurrency, send)
