@@ -48,6 +48,7 @@ T = TypeVar("T")
 DEFAULT_ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
 _REGION_RE = re.compile(r"^oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
 _ERROR_BODY_LIMIT = 64 * 1024
+REFRESH_MARGIN = 60.0  # seconds before a known expiry when the provider is asked again
 
 CredentialsProvider = Callable[[], "Credentials | Awaitable[Credentials] | Any"]
 
@@ -438,7 +439,7 @@ class OssClient:
         if (
             self.provider is not None
             and self._expires_at is not None
-            and time.time() > self._expires_at - 300
+            and time.time() > self._expires_at - REFRESH_MARGIN
         ):
             await self.refresh_credentials()
         return self.creds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +277,36 @@ def test_credentials_provider_survives_token_change(
     run(main())
     assert calls == [1]
     assert (tmp_path / "g").read_bytes() == data
+
+
+def test_credentials_provider_called_before_known_expiry(
+    creds: Any, bucket: str, tmp_path: Path
+) -> None:
+    write_file(tmp_path / "f", 10)
+    expiries: list[float] = []
+
+    def provider() -> tuple[Credentials, float]:
+        # The first answer expires within the refresh margin, the next ones in an hour.
+        expiries.append(time.time() + (10 if not expiries else 3600))
+        return Credentials(creds.access_key_id, creds.access_key_secret, creds.security_token), (
+            expiries[-1]
+        )
+
+    async def main() -> None:
+        session = (await AsyncAgentBay(SMALL).create()).session
+        r = await session.oss.env_init(
+            "", "", endpoint=creds.endpoint, region=creds.region, credentials_provider=provider
+        )
+        assert r.success and r.client_config is not None
+        assert r.client_config.has_credentials_provider and r.client_config.has_security_token
+        assert len(expiries) == 1
+        for key in ("a", "b"):
+            up = await session.oss.upload(bucket, key, str(tmp_path / "f"))
+            assert up.success, up.error_message
+        await session.delete()
+
+    run(main())
+    assert len(expiries) == 2  # refreshed once before the first request, then not again
 
 
 def test_bad_inputs_give_clear_results(creds: Any, bucket: str, tmp_path: Path) -> None:
