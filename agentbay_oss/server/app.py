@@ -416,14 +416,11 @@ class OssApp:
         self._common(ctx, resp)
         length = ctx.request.content_length
         unread = not ctx.request.content.is_eof() and ctx.has_body
-        if (
-            err.status >= 500
-            or err.code == "IncompleteBody"
-            or (unread and (length or 1 << 40) > 64 << 20)
-        ):
-            # Do not make the client push (or us drain) a huge unread body: close instead.
+        # A rejected upload is drained (lingering) so its client can read the error, unless absurd.
+        huge = unread and (length if length is not None else 1 << 40) > MAX_OBJECT_SIZE
+        if err.status >= 500 or err.code == "IncompleteBody" or huge:
             resp.force_close()
-            if unread:
+            if huge:
                 # Send the answer now, then close: skips aiohttp's lingering drain of the body.
                 await resp.prepare(ctx.request)
                 await resp.write_eof()
@@ -625,7 +622,7 @@ class OssApp:
                 "encoding-type must be url.", "encoding-type", q.get("encoding-type") or ""
             )
         prefix, delimiter = q.get("prefix") or "", q.get("delimiter") or ""
-        max_keys = _int_param(q, "max-keys", 100, 0, 1000)
+        max_keys = _int_param(q, "max-keys", 100, 1, 1000)
         if v2:
             token, start_after = q.get("continuation-token") or "", q.get("start-after") or ""
             after = _token_decode(token) if token else start_after
@@ -1201,7 +1198,7 @@ class OssApp:
     async def list_parts(self, ctx: Ctx) -> web.StreamResponse:
         up = self._upload(ctx)
         url = ctx.q.get("encoding-type") == "url"
-        max_parts = _int_param(ctx.q, "max-parts", 1000, 0, 1000)
+        max_parts = _int_param(ctx.q, "max-parts", 1000, 1, 1000)
         marker = _int_param(ctx.q, "part-number-marker", 0, 0, MAX_PARTS)
         parts_all = self.storage.list_parts(up.upload_id, marker, max_parts + 1)
         truncated = len(parts_all) > max_parts
@@ -1261,6 +1258,11 @@ class OssRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        if isinstance(exc, ConnectionError):  # the client left (or a fault dropped it): no answer
+            log.debug("connection dropped: %s", exc)
+            resp = web.Response(status=499)
+            resp.force_close()
+            return resp
         if request.writer.output_size > 0:
             raise ConnectionError("response already started")
         if status == 500:

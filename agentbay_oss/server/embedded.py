@@ -157,7 +157,7 @@ class LocalOssServer:
             access_log=None,
             read_bufsize=1 << 20,  # larger socket batches for fast PUTs
             max_field_size=16 * 1024,
-            lingering_time=2.0,
+            lingering_time=30.0,  # drain a rejected upload so its client reads the error
         )
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()

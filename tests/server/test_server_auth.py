@@ -24,7 +24,9 @@ from server_testlib import (
 from agentbay_oss.protocol import signing
 from agentbay_oss.server import LocalOssServer
 
-NOW = dt.datetime.now(dt.timezone.utc)
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def _oss2_code(call: Callable[[], Any]) -> str:
@@ -87,7 +89,7 @@ def test_token_expiry_and_rotation(
     # The retired token says "expired" (so a client refreshes), not "invalid".
     assert _oss2_code(lambda: b.get_object("k")) == "SecurityTokenExpired"
     oss_server.set_credentials(
-        "LTAI5tRotated", "rotated-secret", "token-3", expires_at=NOW.timestamp() - 1
+        "LTAI5tRotated", "rotated-secret", "token-3", expires_at=_now().timestamp() - 1
     )
     assert _oss2_code(lambda: fresh.get_object("k")) == "SecurityTokenExpired"
 
@@ -96,7 +98,7 @@ def test_token_expiry_and_rotation(
 def test_clock_skew(creds: Any, bucket: str, version: str) -> None:
     for minutes, ok in ((-20, False), (20, False), (-10, True)):
         status, _, body = signed(
-            creds, "GET", bucket, "", version=version, now=NOW + dt.timedelta(minutes=minutes)
+            creds, "GET", bucket, "", version=version, now=_now() + dt.timedelta(minutes=minutes)
         )
         if ok:
             assert status == 200, body
@@ -230,7 +232,7 @@ def test_v2_presigned_put_get(
     get = c.presign(v2.GetObjectRequest(bucket=name, key=key))
     assert http("GET", get.url)[2] == b"v2 body"
     expired = c.presign(
-        v2.GetObjectRequest(bucket=name, key=key), expiration=NOW - dt.timedelta(minutes=5)
+        v2.GetObjectRequest(bucket=name, key=key), expiration=_now() - dt.timedelta(minutes=5)
     )
     status, _, body = http("GET", expired.url)
     assert status == 403 and error_code(body) == "AccessDenied"
@@ -242,12 +244,12 @@ def test_presign_v4_too_old_and_tampered_expiry(
     sts_bucket_factory(bucket).put_object("k", b"v")
     c = signing.Credentials(creds.access_key_id, creds.access_key_secret, creds.security_token)
     pairs = signing.presign_v4_query(
-        c, creds.region, "GET", bucket, "k", 60, NOW - dt.timedelta(hours=2)
+        c, creds.region, "GET", bucket, "k", 60, _now() - dt.timedelta(hours=2)
     )
     url = object_url(creds.endpoint, bucket, "k", signing.encode_query(pairs))
     status, _, body = http("GET", url)
     assert status == 403 and error_code(body) == "AccessDenied"
-    fresh = signing.presign_v4_query(c, creds.region, "GET", bucket, "k", 60, NOW)
+    fresh = signing.presign_v4_query(c, creds.region, "GET", bucket, "k", 60, _now())
     url = object_url(creds.endpoint, bucket, "k", signing.encode_query(fresh))
     assert http("GET", url)[2] == b"v"
     status, _, body = http("GET", url.replace("x-oss-expires=60", "x-oss-expires=600"))
