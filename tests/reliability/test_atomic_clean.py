@@ -1,0 +1,261 @@
+"""Atomic and clean: a failed download leaves no partial file and never damages the file
+already at the destination; a failed upload (no checkpointing) leaves no multipart upload
+behind; a source that changes while it is uploaded is reported, never stored as a mix."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rel_helpers import (
+    PART,
+    QUICK,
+    leftovers,
+    oss_session,
+    peer_bucket,
+    remote_state,
+    run,
+    write_file,
+)
+
+from agentbay_oss.aio import ProgressEvent
+from agentbay_oss.errors import SourceChangedError
+from agentbay_oss.server import FaultConfig, LocalOssServer
+
+SERIAL = QUICK.model_copy(update={"concurrency": 1})
+PREVIOUS = b"the previous version of this file, which must survive"
+
+
+def _after_bytes(n: int, action: Callable[[], None]) -> Callable[[ProgressEvent], None]:
+    fired = False
+
+    def hook(event: ProgressEvent) -> None:
+        nonlocal fired
+        if not fired and event.bytes_done >= n:
+            fired = True
+            action()
+
+    return hook
+
+
+# ---------------------------------------------------------------------------- downloads
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"fail_rate": 1.0},  # 503 for every later request
+        {"reset_rate": 1.0},  # connections dropped in the middle of the body
+        {"corrupt_rate": 1.0},  # flipped bytes: the CRC64 check refuses them
+    ],
+    ids=["503", "reset", "corrupt"],
+)
+@pytest.mark.parametrize("size", [150 * 1024, 6 * PART], ids=["single", "ranged"])
+def test_failed_download_keeps_the_existing_file(
+    creds: Any,
+    bucket: str,
+    oss_server: LocalOssServer,
+    tmp_path: Path,
+    fault: dict[str, float],
+    size: int,
+) -> None:
+    data = write_file(tmp_path / "src.bin", size)
+    peer_bucket(creds, bucket).put_object("k", data)
+    dest = tmp_path / "out" / "k.bin"
+    dest.parent.mkdir()
+    dest.write_bytes(PREVIOUS)
+
+    def break_server() -> None:
+        oss_server.faults = FaultConfig(**fault)
+
+    async def main() -> None:
+        async with oss_session(creds, SERIAL) as oss:
+            if size > SERIAL.multipart_threshold:
+                hook = _after_bytes(PART, break_server)  # fail after the first range
+            else:
+                hook = None
+                break_server()  # listing-free single GET: fail right away
+            r = await oss.download(bucket, "k", str(dest), progress=hook)
+            oss_server.faults = FaultConfig()
+            assert not r.success and r.error_message
+
+    run(main())
+    assert dest.read_bytes() == PREVIOUS
+    assert leftovers(tmp_path) == []
+
+
+def test_failed_download_into_a_new_path_leaves_nothing(
+    creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    peer_bucket(creds, bucket).put_object("k", write_file(tmp_path / "src.bin", 6 * PART))
+    out = tmp_path / "out"
+    out.mkdir()
+
+    async def main() -> None:
+        async with oss_session(creds, SERIAL) as oss:
+            hook = _after_bytes(2 * PART, lambda: setattr(oss_server.faults, "fail_rate", 1.0))
+            r = await oss.download(bucket, "k", str(out / "k.bin"), progress=hook)
+            assert not r.success
+
+    run(main())
+    assert list(out.iterdir()) == []
+
+
+def test_cancelled_download_keeps_the_existing_file(
+    creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    peer_bucket(creds, bucket).put_object("k", write_file(tmp_path / "src.bin", 8 * PART))
+    dest = tmp_path / "out" / "k.bin"
+    dest.parent.mkdir()
+    dest.write_bytes(PREVIOUS)
+
+    async def main() -> None:
+        async with oss_session(creds, SERIAL) as oss:
+            started = asyncio.Event()
+            hook = _after_bytes(2 * PART, started.set)
+            task = asyncio.create_task(oss.download(bucket, "k", str(dest), progress=hook))
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    run(main())
+    assert dest.read_bytes() == PREVIOUS
+    assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- uploads
+
+
+def _no_upload_left(creds: Any, bucket: str) -> None:
+    keys, uploads = remote_state(peer_bucket(creds, bucket))
+    assert uploads == [], f"multipart uploads left behind: {uploads}"
+    assert keys == [], f"objects stored by a failed upload: {keys}"
+
+
+def _seed_failing_first_request_only(draw: int, rate: float) -> int:
+    """A seed whose first request gets the fault of `draw` (seven draws per request: 1 is
+    fail, 2 is reset) and whose second request does not: that second one is the abort."""
+    for seed in range(10_000):
+        rng = random.Random(seed)
+        first = [rng.random() for _ in range(7)]
+        second = [rng.random() for _ in range(7)]
+        if first[draw] < rate <= second[draw]:
+            return seed
+    raise AssertionError("no such seed")
+
+
+@pytest.mark.parametrize("cause", ["503", "reset", "bad crc"])
+def test_failed_multipart_upload_leaves_no_upload_behind(
+    creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path, cause: str
+) -> None:
+    """A part fails for good (no retries left) while the server can still take the abort."""
+    src = tmp_path / "src.bin"
+    write_file(src, 8 * PART)
+    if cause == "bad crc":  # wrong CRC on every part reply; the abort has no CRC to get wrong
+        faults = FaultConfig(bad_crc_rate=1.0)
+    else:
+        rate, draw = ("fail_rate", 1) if cause == "503" else ("reset_rate", 2)
+        seed = _seed_failing_first_request_only(draw, 0.5)
+        faults = FaultConfig(seed=seed, **{rate: 0.5})
+
+    def break_server() -> None:
+        oss_server.faults = faults
+
+    async def main() -> None:
+        cfg = SERIAL.model_copy(update={"max_retries": 0})
+        async with oss_session(creds, cfg) as oss:
+            r = await oss.upload(
+                bucket, "k", str(src), progress=_after_bytes(3 * PART, break_server)
+            )
+            oss_server.faults = FaultConfig()
+            assert not r.success and r.error_message
+
+    run(main())
+    _no_upload_left(creds, bucket)
+
+
+def test_cancelled_upload_leaves_no_upload_behind(
+    creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    src = tmp_path / "src.bin"
+    write_file(src, 8 * PART)
+
+    async def main() -> None:
+        async with oss_session(creds, SERIAL) as oss:
+            started = asyncio.Event()
+            hook = _after_bytes(2 * PART, started.set)
+            task = asyncio.create_task(oss.upload(bucket, "k", str(src), progress=hook))
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    run(main())
+    _no_upload_left(creds, bucket)
+
+
+def _grow(path: Path) -> Callable[[], None]:
+    def act() -> None:
+        with path.open("ab") as f:
+            f.write(b"more")
+
+    return act
+
+
+def _shrink(path: Path) -> Callable[[], None]:
+    return lambda: os.truncate(path, path.stat().st_size - 1000)
+
+
+def _rewrite_same_size(path: Path) -> Callable[[], None]:
+    def act() -> None:
+        st = path.stat()
+        with path.open("r+b") as f:
+            f.seek(st.st_size - 10)
+            f.write(b"X" * 10)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+    return act
+
+
+@pytest.mark.parametrize("change", [_grow, _shrink, _rewrite_same_size], ids=lambda f: f.__name__)
+def test_source_changing_during_upload_is_reported_not_mixed(
+    creds: Any, bucket: str, tmp_path: Path, change: Callable[[Path], Callable[[], None]]
+) -> None:
+    src = tmp_path / "src.bin"
+    write_file(src, 8 * PART)
+
+    async def main() -> None:
+        async with oss_session(creds, SERIAL) as oss:
+            r = await oss.upload(bucket, "k", str(src), progress=_after_bytes(PART, change(src)))
+            assert not r.success
+            assert "changed" in r.error_message or "shorter" in r.error_message
+            with pytest.raises(SourceChangedError):
+                r.raise_for_error()
+
+    run(main())
+    _no_upload_left(creds, bucket)
+
+
+def test_file_changing_in_a_directory_upload_is_reported_not_stored(
+    creds: Any, bucket: str, tmp_path: Path
+) -> None:
+    tree = tmp_path / "tree"
+    for i in range(20):
+        write_file(tree / f"f{i:02d}.bin", 1000 + i)
+    last = tree / "f19.bin"
+
+    async def main() -> None:
+        async with oss_session(creds, SERIAL) as oss:
+            r = await oss.upload(bucket, "t", str(tree), progress=_after_bytes(1, _grow(last)))
+            assert not r.success and "f19.bin" in r.error_message
+            assert "changed" in r.error_message and "1 item(s)" in r.error_message
+
+    run(main())
+    keys, uploads = remote_state(peer_bucket(creds, bucket))
+    assert keys == [f"t/f{i:02d}.bin" for i in range(19)] and uploads == []
