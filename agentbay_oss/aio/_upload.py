@@ -56,12 +56,12 @@ class MultipartState:
         return oxml.build_complete_multipart((n, p.etag) for n, p in self.parts.items())
 
 
-SEND_PIECE = 256 * 1024
+SEND_PIECE = 1024 * 1024
 TINY = 256 * 1024  # files up to this size are read outside the request slot
 
 
 async def body_pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
-    """A part body in slices: aiohttp drains the socket between them, so the transport never
+    """A part body in 1 MiB slices: aiohttp drains the socket between them, so the transport never
     copies a whole part into its own buffer (that copy doubled the memory per part)."""
     view = memoryview(data)
     for i in range(0, len(view), SEND_PIECE):
