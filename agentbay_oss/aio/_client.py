@@ -285,7 +285,7 @@ class HttpCore:
         ceiling = min(cfg.backoff_max, cfg.backoff_base * (2**attempt))
         delay = random.uniform(0, ceiling)
         if isinstance(err, ServerError) and err.delay is not None:
-            delay = max(delay, min(err.delay, cfg.backoff_max * 6))
+            delay = max(delay, min(err.delay, 60.0))  # the server asked: wait at least that
         return delay
 
     async def retry(

@@ -369,3 +369,15 @@ def test_no_secrets_in_logs_results_or_reprs(
     for secret in (creds.access_key_secret, creds.security_token):
         assert secret not in blob
     assert "Signature=" not in caplog.text and "x-oss-signature=" not in caplog.text
+
+
+def test_backoff_is_jittered_bounded_and_honours_qos_delay() -> None:
+    from agentbay_oss.aio._client import HttpCore
+    from agentbay_oss.errors import ServerError, TransportError
+
+    core = HttpCore(TransferConfig(backoff_base=0.1, backoff_max=1.0))
+    plain = [core.backoff(a, TransportError("x")) for a in range(12) for _ in range(20)]
+    assert all(0 <= d <= 1.0 for d in plain) and len(set(plain)) > 100
+    assert max(core.backoff(0, TransportError("x")) for _ in range(50)) <= 0.1
+    throttled = ServerError("slow down", delay=2.5)
+    assert all(core.backoff(0, throttled) >= 2.5 for _ in range(50))
