@@ -258,6 +258,10 @@ class Ctx:
         self.decision: Decision = NO_FAULT
 
     @property
+    def expects_continue(self) -> bool:
+        return self.headers.get("expect", "").lower() == "100-continue"
+
+    @property
     def has_body(self) -> bool:
         req = self.request
         return bool(req.content_length) or (req.content_length is None and req.body_exists)
@@ -445,7 +449,7 @@ class OssApp:
         d = ctx.decision
         self.stats.record(ctx.op, "throttle" if d.throttle else "fail" if d.fail else "")
         if d.throttle or d.fail:
-            if ctx.has_body:
+            if ctx.has_body and not ctx.expects_continue:  # such a client sends nothing yet
                 await self._drain(ctx)
             if d.throttle:
                 self.stats.faults["throttle"] += 1
@@ -488,7 +492,7 @@ class OssApp:
             ctx.bucket
         ):
             raise no_such_bucket(ctx.bucket)
-        if ctx.headers.get("expect", "").lower() == "100-continue" and ctx.has_body:
+        if ctx.expects_continue and ctx.has_body:
             # Authorised: now invite the body (the low-level server leaves this to us).
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return await self._handlers[ctx.op](ctx)
