@@ -9,6 +9,7 @@ at most `concurrency` part buffers are alive per session, whatever the file size
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import ipaddress
 import logging
@@ -48,6 +49,10 @@ T = TypeVar("T")
 DEFAULT_ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
 _REGION_RE = re.compile(r"^oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
 _ERROR_BODY_LIMIT = 64 * 1024
+# The credentials generation the current task's last request was signed with.
+_signed_with: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "agentbay_oss_signed_with", default=None
+)
 REFRESH_MARGIN = 60.0  # seconds before a known expiry when the provider is asked again
 
 CredentialsProvider = Callable[[], "Credentials | Awaitable[Credentials] | Any"]
@@ -405,6 +410,7 @@ class OssClient:
         self.provider = provider
         self._expires_at: float | None = None
         self._refresh_lock = asyncio.Lock()
+        self._generation = 0  # bumped by every provider call
 
     # -- credentials
 
@@ -424,16 +430,22 @@ class OssClient:
             expires = expires.timestamp()
         self.creds = got
         self._expires_at = float(expires) if expires is not None else None
+        self._generation += 1
 
-    async def refresh_credentials(self) -> bool:
-        """Ask the provider for new credentials (once even if many requests ask at once)."""
+    async def refresh_credentials(self, used: int | None = None) -> bool:
+        """Ask the provider for new credentials, unless they changed since generation `used`
+        (the one a refused request was signed with): many requests refused together, or
+        about to expire together, cause one call, and nobody replaces fresh credentials."""
         if self.provider is None:
             return False
-        old = self.creds
+        seen = self._generation if used is None else used
         async with self._refresh_lock:
-            if self.creds is old:
+            if self._generation == seen:
                 await self._call_provider()
         return True
+
+    async def _on_token_expired(self) -> bool:
+        return await self.refresh_credentials(_signed_with.get())
 
     async def _current_creds(self) -> Credentials:
         if (
@@ -487,6 +499,7 @@ class OssClient:
         ok: Sequence[int] = (200,),
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         creds = await self._current_creds()
+        _signed_with.set(self._generation)  # read back by _on_token_expired in this task
         h = self.signed_headers(creds, method, bucket, key, query, headers)
         where = f"oss://{bucket}/{key}"
         async with self.core.open_url(
@@ -504,7 +517,7 @@ class OssClient:
             yield r
 
     async def retry(self, op: Callable[[], Awaitable[T]], where: str) -> T:
-        return await self.core.retry(op, where, self.refresh_credentials if self.provider else None)
+        return await self.core.retry(op, where, self._on_token_expired if self.provider else None)
 
     async def simple(
         self,
