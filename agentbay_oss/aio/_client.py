@@ -590,7 +590,3 @@ class OssClient:
             "has_security_token": bool(self.creds.security_token),
             "has_credentials_provider": self.provider is not None,
         }
-
-
-def is_auth(err: BaseException) -> bool:
-    return isinstance(err, AuthError)

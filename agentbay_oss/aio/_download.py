@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,7 +19,7 @@ from ..protocol.crc64 import crc64_combine, crc64_combine_all
 from ..protocol.keys import local_path_for
 from ..protocol.xml import ListEntry
 from . import _files, _resume
-from ._client import HttpCore, ObjectMeta, OssClient, header_crc
+from ._client import ObjectMeta, OssClient, header_crc
 from ._common import Outcome, Pipeline, Progress, run_pool
 
 log = logging.getLogger("agentbay_oss.aio")
@@ -322,7 +322,3 @@ async def download_prefix(
     await pipe.run(produce, lambda e: f"oss://{bucket}/{e.key}")
     outcome.errors = pipe.errors
     return outcome
-
-
-Fetcher = Callable[[int, int], Awaitable[int]]
-__all__ = ["HttpCore", "download_object", "download_prefix", "stream_to_fd"]
