@@ -1,0 +1,168 @@
+"""Sans-I/O pieces of the server, without sockets: request-target parsing, ranges, listings."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from agentbay_oss.server.app import (
+    check_conditions,
+    operation,
+    parse_range,
+    parse_target,
+    strict_unquote,
+)
+from agentbay_oss.server.errors import OssError
+from agentbay_oss.server.faults import FaultConfig, FaultInjector
+from agentbay_oss.server.storage import ObjectRecord, Storage
+
+
+@pytest.mark.parametrize(
+    "target,expected",
+    [
+        ("/", ("", "", [])),
+        ("/b/", ("b", "", [])),
+        ("/b/a%2Fb%20c+d", ("b", "a/b c+d", [])),  # path: + stays +
+        ("/b/k?uploads", ("b", "k", [("uploads", None)])),
+        ("/b/k?partNumber=2&uploadId=X", ("b", "k", [("partNumber", "2"), ("uploadId", "X")])),
+        (
+            "/b/?prefix=a+b%2B&marker=",
+            ("b", "", [("prefix", "a b+"), ("marker", "")]),
+        ),  # query: + is space
+        ("/b/%E2%82%AC", ("b", "€", [])),
+        ("/b//double", ("b", "/double", [])),
+    ],
+)
+def test_parse_target(target: str, expected: tuple[str, str, list[tuple[str, str | None]]]) -> None:
+    assert parse_target(target) == expected
+
+
+@pytest.mark.parametrize("bad", ["/b/%zz", "/b/%C3", "/b/%", "/b/k?x=%G0", "b/k"])
+def test_parse_target_rejects(bad: str) -> None:
+    with pytest.raises(OssError) as exc:
+        parse_target(bad)
+    assert exc.value.code == "InvalidURI" and exc.value.status == 400
+
+
+def test_strict_unquote_plus() -> None:
+    assert strict_unquote("a+b", plus=True) == "a b"
+    assert strict_unquote("a+b") == "a+b"
+
+
+@pytest.mark.parametrize(
+    "header,size,expected",
+    [
+        ("bytes=0-9", 100, (0, 9)),
+        ("bytes=90-", 100, (90, 99)),
+        ("bytes=-10", 100, (90, 99)),
+        ("bytes=-1000", 100, (0, 99)),
+        ("bytes=100-", 100, (100, 100)),  # unsatisfiable: the caller decides 200 or 416
+        ("bytes=5-2", 100, None),
+        ("bytes=0-1,5-6", 100, None),
+        ("bytes=x-1", 100, None),
+        ("pages=0-1", 100, None),
+        ("bytes=-0", 100, None),
+        ("bytes=-5", 0, None),
+        ("bytes=" + "9" * 5000 + "-", 100, (10**19, 10**19)),
+    ],
+)
+def test_parse_range(header: str, size: int, expected: tuple[int, int] | None) -> None:
+    assert parse_range(header, size) == expected
+
+
+def _rec(key: str, etag: str = "ABC", mtime: float = 1_000_000.4) -> ObjectRecord:
+    return ObjectRecord("b", key, 1, etag, 0, mtime, "x/y", {}, "Normal", [])
+
+
+def test_conditions_quotes_and_whole_seconds() -> None:
+    rec = _rec("k")
+    assert check_conditions({"if-match": "ABC"}, rec) is None  # oss2 sends it unquoted
+    assert check_conditions({"if-match": '"ABC"'}, rec) is None
+    assert check_conditions({"if-match": '"XYZ"'}, rec) == 412
+    assert check_conditions({"if-none-match": '"ABC"'}, rec) == 304
+    same_second = "Mon, 12 Jan 1970 13:46:40 GMT"  # 1_000_000 s, the fraction dropped
+    assert check_conditions({"if-unmodified-since": same_second}, rec) is None
+    assert check_conditions({"if-modified-since": same_second}, rec) == 304
+    assert check_conditions({"if-unmodified-since": "Mon, 12 Jan 1970 13:46:39 GMT"}, rec) == 412
+    assert check_conditions({"if-modified-since": "garbage"}, rec) is None
+
+
+def test_operation_names() -> None:
+    assert operation("GET", "", "", {}, {}) == "ListBuckets"
+    assert operation("GET", "b", "", {"list-type": "2"}, {}) == "ListObjectsV2"
+    assert operation("PUT", "b", "k", {"partNumber": "1", "uploadId": "u"}, {}) == "UploadPart"
+    assert operation("PUT", "b", "k", {}, {"x-oss-copy-source": "/b/s"}) == "CopyObject"
+    assert operation("POST", "b", "k", {"uploadId": "u"}, {}) == "CompleteMultipartUpload"
+    assert operation("PATCH", "b", "k", {}, {}) == "Unsupported"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Storage:
+    s = Storage(tmp_path)
+    s.create_bucket("b")
+    for key in ["a/1", "a/2", "a/b/3", "b", "c/", "c/x", "d", "e/f/g", "\U0010ffffz/1"]:
+        s.put_object(_rec(key))
+    return s
+
+
+def _walk(store: Storage, prefix: str, delimiter: str, page: int) -> list[str]:
+    out: list[str] = []
+    after = ""
+    while True:
+        listing = store.list_objects("b", prefix, after, delimiter, page)
+        out += [r.key for r in listing.contents] + ["P:" + p for p in listing.prefixes]
+        if not listing.truncated:
+            return out
+        after = listing.next_marker
+
+
+@pytest.mark.parametrize("page", [1, 2, 3, 1000])
+def test_listing_pages_agree(store: Storage, page: int) -> None:
+    # Pages may interleave keys and prefixes differently; the union is the same, once each.
+    assert sorted(_walk(store, "", "/", page)) == sorted(_walk(store, "", "/", 1000))
+    assert len(_walk(store, "", "/", page)) == 6
+    flat = _walk(store, "", "", page)
+    assert flat == sorted(flat) and len(flat) == 9
+    assert _walk(store, "a/", "/", page) == ["a/1", "a/2", "P:a/b/"]
+
+
+def test_listing_delimiter_set(store: Storage) -> None:
+    listing = store.list_objects("b", "", "", "/", 1000)
+    assert [r.key for r in listing.contents] == ["b", "d"]
+    assert listing.prefixes == ["a/", "c/", "e/", "\U0010ffffz/"]
+    assert store.list_objects("b", "", "b", "/", 1000).prefixes == ["c/", "e/", "\U0010ffffz/"]
+    assert [r.key for r in store.list_objects("b", "c/", "", "/", 1000).contents] == ["c/", "c/x"]
+
+
+def test_storage_reopen_and_orphans(tmp_path: Path) -> None:
+    s = Storage(tmp_path)
+    s.create_bucket("b")
+    temp = s.new_temp()
+    temp.write_bytes(b"data")
+    blob = s.commit_blob(temp)
+    s.put_object(ObjectRecord("b", "k", 4, "E", 1, time.time(), "t", {}, "Normal", [(blob, 4)]))
+    stray = s.new_temp()
+    stray.write_bytes(b"x")
+    orphan = s.commit_blob(stray)  # a crash between rename and commit
+    (tmp_path / "tmp" / "partial").write_bytes(b"half")
+    s.close()
+    s2 = Storage(tmp_path)
+    rec = s2.get_object("b", "k")
+    assert rec is not None and s2.blob_path(blob).read_bytes() == b"data"
+    assert not s2.blob_path(orphan).exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_fault_decisions_follow_the_seed() -> None:
+    def run() -> list[tuple[bool, bool, bool]]:
+        inj = FaultInjector(FaultConfig(fail_rate=0.5, reset_rate=0.3, corrupt_rate=0.2, seed=11))
+        return [(d.fail, d.reset, d.corrupt) for d in (inj.decide() for _ in range(50))]
+
+    first = run()
+    assert first == run()
+    assert any(f for f, _, _ in first) and not all(f for f, _, _ in first)
+    inj = FaultInjector(FaultConfig(seed=11))
+    inj.config.fail_rate = 0.5
+    assert [inj.decide().fail for _ in range(50)] == [f for f, _, _ in first]
