@@ -152,8 +152,10 @@ async def download_ranged(
 ) -> int:
     """Concurrent ranged GETs into a preallocated temp file; returns the CRC64."""
     cfg = client.core.config
-    ranges = planning.plan_ranges(meta.size, cfg.part_size)
-    resume = await _resume.resume_download(client, bucket, key, dest, meta, cfg.part_size)
+    # Ranges grow like parts (<= 10,000 of them): bookkeeping stays small for huge objects.
+    range_size = planning.part_size_for(meta.size, cfg.part_size)
+    ranges = planning.plan_ranges(meta.size, range_size)
+    resume = await _resume.resume_download(client, bucket, key, dest, meta, range_size)
     if resume is not None and resume.fd is not None:
         fd, tmp = resume.fd, Path(resume.record.temp_path)
         done = {off: (r.crc64, r.length) for off, r in resume.done.items()}
