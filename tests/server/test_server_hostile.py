@@ -302,3 +302,23 @@ def test_fuzz_request_parsing(
     assert 0 < status < 500, (req, resp[:300])
     if status >= 400 and method != "HEAD":
         _is_oss_error(resp)
+
+
+def test_expect_100_continue(plain_server: LocalOssServer) -> None:
+    import socket
+
+    parts = urlsplit(plain_server.endpoint)
+    head = "PUT /{}/k100 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head.format("public-bkt").encode())
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"hello")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200")
+    assert http("GET", object_url(plain_server.endpoint, "public-bkt", "k100"))[2] == b"hello"
+    # Refused before the body: the final answer comes at once, no 100.
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head.format("private-nope").encode())
+        assert sock.recv(100).startswith(b"HTTP/1.1 403")
