@@ -30,6 +30,8 @@ class Timer:
         self.seconds = 0.0
         self.cpu_user = 0.0
         self.cpu_sys = 0.0
+        self.minor_faults = 0
+        self.ctx_switches = 0
         self.rss_before_kib = 0
         self._t0 = 0.0
         self._ru0: Any = None
@@ -50,6 +52,11 @@ class Timer:
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         self.cpu_user = ru1.ru_utime - self._ru0.ru_utime
         self.cpu_sys = ru1.ru_stime - self._ru0.ru_stime
+        # Diagnostics for CPU spent in the kernel: page faults, context switches.
+        self.minor_faults = ru1.ru_minflt - self._ru0.ru_minflt
+        self.ctx_switches = (ru1.ru_nvcsw + ru1.ru_nivcsw) - (
+            self._ru0.ru_nvcsw + self._ru0.ru_nivcsw
+        )
 
 
 def peak_rss_kib() -> int:
@@ -155,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds=timer.seconds,
         cpu_user=timer.cpu_user,
         cpu_sys=timer.cpu_sys,
+        minor_faults=timer.minor_faults,
+        ctx_switches=timer.ctx_switches,
         rss_before_kib=timer.rss_before_kib,
     )
     out.setdefault("maxrss_kib", peak_rss_kib())
