@@ -89,9 +89,12 @@ class Row:
         self.errors = sorted({str(r.get("error")) for r in recs if not r.get("ok")})
         self.verified = ", ".join(sorted({str(r.get("verified")) for r in ok}))
         self.mbps = self.fps = self.cpu_per_gb = self.server_cpu_per_gb = 0.0
+        self.mbps_min = self.mbps_max = 0.0
         self.rss_mib = 0.0
         if ok:
-            self.mbps = statistics.median(r["bytes"] / MB / r["seconds"] for r in ok)
+            speeds = [r["bytes"] / MB / r["seconds"] for r in ok]
+            self.mbps = statistics.median(speeds)
+            self.mbps_min, self.mbps_max = min(speeds), max(speeds)
             self.fps = statistics.median(r["files"] / r["seconds"] for r in ok)
             self.cpu_per_gb = statistics.median(
                 (r["cpu_user"] + r["cpu_sys"]) / (r["bytes"] / 1e9) for r in ok
@@ -133,18 +136,19 @@ def _fmt(x: float | None, spec: str = ".2f", suffix: str = "") -> str:
 
 def results_table(table: dict[tuple[str, str, str], Row]) -> str:
     out = [
-        "| workload | dir | client | MB/s | files/s | agentbay-async ÷ this |"
+        "| workload | dir | client | MB/s | MB/s min-max | files/s | agentbay-async ÷ this |"
         " peak RSS MiB | CPU s/GB | server CPU s/GB | runs ok |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for (w, d, c), row in table.items():
         if not row.ok:
             err = "; ".join(row.errors)[:160].replace("|", "/")
-            out.append(f"| {w} | {d} | {c} | FAILED | | | | | | 0/{row.failed}: {err} |")
+            out.append(f"| {w} | {d} | {c} | FAILED | | | | | | | 0/{row.failed}: {err} |")
             continue
         r = ratio(table, w, d, c)
         out.append(
-            f"| {w} | {d} | {c} | {row.mbps:.1f} | {row.fps:.0f} | {_fmt(r, '.2f', 'x')} |"
+            f"| {w} | {d} | {c} | {row.mbps:.1f} | {row.mbps_min:.0f}-{row.mbps_max:.0f} |"
+            f" {row.fps:.0f} | {_fmt(r, '.2f', 'x')} |"
             f" {row.rss_mib:.0f} | {row.cpu_per_gb:.2f} | {row.server_cpu_per_gb:.2f} |"
             f" {row.runs}/{row.runs + row.failed} |"
         )

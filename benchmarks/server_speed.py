@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,39 @@ async def run(endpoint: str, total: int) -> tuple[float, float]:
                 got += len(chunk)
         get_s = time.perf_counter() - t0
         assert got == total, (got, total)
-    return total / put_s / 1e6, total / get_s / 1e6
+        mp_get_s = await _multipart_get(session, endpoint, total, block)
+    return total / put_s / 1e6, total / get_s / 1e6, total / mp_get_s / 1e6
+
+
+async def _multipart_get(
+    session: aiohttp.ClientSession, endpoint: str, total: int, block: bytes
+) -> float:
+    """Store the same bytes as a 16 MiB-part multipart object, then time one streaming GET."""
+    url = f"{endpoint}/bench/big-multipart"
+    async with session.post(url + "?uploads") as resp:
+        upload_id = re.search(r"<UploadId>(.+?)</UploadId>", await resp.text()).group(1)  # type: ignore[union-attr]
+    part, parts, offset, number = 16 * 1024 * 1024, [], 0, 1
+    while offset < total:
+        n = min(part, total - offset)
+        body = block[offset % len(block) : offset % len(block) + n]
+        async with session.put(
+            f"{url}?partNumber={number}&uploadId={upload_id}", data=body
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+            parts.append(
+                f"<Part><PartNumber>{number}</PartNumber><ETag>{resp.headers['ETag']}</ETag></Part>"
+            )
+        offset, number = offset + n, number + 1
+    xml = "<CompleteMultipartUpload>" + "".join(parts) + "</CompleteMultipartUpload>"
+    async with session.post(f"{url}?uploadId={upload_id}", data=xml.encode()) as resp:
+        assert resp.status == 200, await resp.text()
+    t0 = time.perf_counter()
+    got = 0
+    async with session.get(url) as resp:
+        async for chunk in resp.content.iter_chunked(SLICE):
+            got += len(chunk)
+    assert got == total, (got, total)
+    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -78,12 +111,13 @@ def main() -> int:
             line = proc.stdout.readline().strip()
             if not line.startswith("listening on "):
                 raise SystemExit(f"server did not start: {line!r}")
-            put, get = asyncio.run(run(line.removeprefix("listening on "), total))
+            put, get, mp_get = asyncio.run(run(line.removeprefix("listening on "), total))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
     print(f"server single-stream PUT {args.mib} MiB: {put:,.0f} MB/s")
     print(f"server single-stream GET {args.mib} MiB: {get:,.0f} MB/s")
+    print(f"server single-stream GET {args.mib} MiB multipart (16 MiB parts): {mp_get:,.0f} MB/s")
     return 0
 
 
