@@ -112,6 +112,12 @@ class AsyncOss:
         for s in secrets:
             if s and len(s) >= 4:
                 text = text.replace(s, "***")
+        if not text.isprintable():
+            # NUL, line breaks or lone surrogates from keys and paths: escaped, so a message
+            # prints on one line and encodes anywhere.
+            text = "".join(
+                c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+            )
         return text
 
     def _fail(self, cls: type[R], what: str, exc: BaseException, **extra: Any) -> R:
