@@ -13,7 +13,16 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
-from rel_helpers import PART, QUICK, closed_port, new_oss, run, write_file
+from rel_helpers import (
+    PART,
+    QUICK,
+    closed_port,
+    new_oss,
+    oss_session,
+    peer_bucket,
+    run,
+    write_file,
+)
 
 import agentbay_oss
 from agentbay_oss.aio import AsyncAgentBay
@@ -196,3 +205,37 @@ def test_no_secret_in_logs_results_reprs_or_errors(
     assert "HEAD oss://" in logs and "retry" in logs and "SignatureDoesNotMatch" in everything
     leaks = [name for name, value in needles.items() if value and value in everything]
     assert not leaks, f"leaked: {leaks}"
+
+
+def test_no_secret_in_checkpoint_records(
+    creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    """Resume records of interrupted transfers name files and upload ids, never credentials."""
+    src = tmp_path / "src.bin"
+    data = write_file(src, 6 * PART)
+    peer_bucket(creds, bucket).put_object("obj", data)
+    ckpt = tmp_path / "ckpt"
+    cfg = QUICK.model_copy(update={"concurrency": 1, "max_retries": 0, "checkpoint_dir": ckpt})
+
+    def break_after_two(event: Any) -> None:
+        if event.bytes_done >= 2 * PART:
+            oss_server.faults = FaultConfig(fail_rate=1.0)
+
+    async def main() -> None:
+        async with oss_session(creds, cfg) as oss:
+            up = await oss.upload(bucket, "k", str(src), progress=break_after_two)
+            oss_server.faults = FaultConfig()
+            down = await oss.download(
+                bucket, "obj", str(tmp_path / "d.bin"), progress=break_after_two
+            )
+            oss_server.faults = FaultConfig()
+            assert not up.success and not down.success
+
+    run(main())
+    records = sorted(ckpt.glob("*.json"))
+    assert len(records) == 2  # one interrupted upload, one interrupted download
+    text = "".join(p.read_text() for p in records)
+    assert "upload_id" in text and "temp_path" in text
+    token = creds.security_token
+    for secret in (creds.access_key_secret, token, quote(token, safe="")):
+        assert secret not in text
