@@ -394,6 +394,9 @@ class OssApp:
         except Exception as exc:  # a bug: still an OSS error, and logged
             log.exception("internal error in %s", ctx.op)
             resp = await self._error(ctx, OssError(500, "InternalError", f"{type(exc).__name__}"))
+        if log.isEnabledFor(logging.INFO):
+            # Never the query string: it may carry signatures and STS tokens.
+            log.info("%s %s /%s/%s -> %s", ctx.op, ctx.method, ctx.bucket, ctx.key, resp.status)
         return resp
 
     @staticmethod

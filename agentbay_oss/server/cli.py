@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -107,6 +108,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="create this bucket with anonymous read and write (repeatable)",
     )
+    g.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per request to stderr (operation, path, status; never query strings)",
+    )
     f = parser.add_argument_group("fault injection")
     f.add_argument(
         "--fail-rate", type=_rate, default=0.0, metavar="F", help="503 for this share of requests"
@@ -156,6 +162,9 @@ async def _serve(srv: LocalOssServer) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Run until interrupted; 0 on a clean stop, 1 when the server cannot start."""
+    if getattr(args, "access_log", False):
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+        logging.getLogger("agentbay_oss.server").setLevel(logging.INFO)
     root: Path | None = args.root
     if root is not None and root.exists() and not root.is_dir():
         print(f"error: --root {root} exists and is not a directory", file=sys.stderr)

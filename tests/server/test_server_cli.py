@@ -12,7 +12,7 @@ from pathlib import Path
 import alibabacloud_oss_v2 as v2
 import oss2
 import pytest
-from server_testlib import make_v2_client
+from server_testlib import http, make_v2_client
 
 BASE = [sys.executable, "-m", "agentbay_oss.server"]
 
@@ -75,18 +75,26 @@ def test_serve_both_clients_then_restart(served: tuple[subprocess.Popen[str], st
         assert _stop(proc2)[0] == 0
 
 
-def test_faults_from_flags(tmp_path: Path) -> None:
+def test_faults_from_flags_and_access_log(tmp_path: Path) -> None:
     proc, endpoint = _start(
         ["--root", str(tmp_path), "--access-key-id", "A", "--access-key-secret", "S", "--public-bucket", "pub",
-         "--fail-rate", "1", "--seed", "3", "--latency-ms", "1"]
+         "--fail-rate", "1", "--seed", "3", "--latency-ms", "1", "--access-log"]
     )  # fmt: skip
     try:
         anon = oss2.Bucket(oss2.AnonymousAuth(), endpoint, "pub")
         with pytest.raises(oss2.exceptions.ServerError) as exc:
             anon.get_object("x")
         assert exc.value.status == 503
+        signed = oss2.Bucket(oss2.StsAuth("A", "S", "SECRET-TOKEN"), endpoint, "pub")
+        assert (
+            http("GET", signed.sign_url("GET", "y", 60))[0] == 503
+        )  # token and signature in the query
     finally:
-        assert _stop(proc)[0] == 0
+        code, _, err = _stop(proc)
+        assert code == 0
+    assert "GetObject GET /pub/x -> 503" in err
+    assert "GetObject GET /pub/y -> 503" in err
+    assert "SECRET-TOKEN" not in err and "Signature" not in err
 
 
 def test_secret_from_environment(tmp_path: Path) -> None:
