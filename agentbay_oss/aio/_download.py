@@ -163,11 +163,11 @@ async def download_ranged(
     else:
         fd, tmp = await create_temp(dest, meta.size)
         done = {}
-        if resume is not None:
-            resume.record.temp_path = str(tmp)
-            await resume.checkpointer.save()
     owned = True
     try:
+        if resume is not None and not resume.record.temp_path:
+            resume.record.temp_path = str(tmp)
+            await resume.checkpointer.save()
 
         async def fetch(piece: tuple[int, int]) -> None:
             off, length = piece
@@ -189,7 +189,8 @@ async def download_ranged(
         await asyncio.to_thread(_files.finish_temp, fd, tmp, dest)
     except BaseException as exc:
         if owned:
-            if resume is not None and not isinstance(exc, (WholeCrcMismatch, PreconditionError)):
+            keep = resume is not None and resume.checkpointer.saved
+            if keep and not isinstance(exc, (WholeCrcMismatch, PreconditionError)):
                 os.close(fd)  # keep the temp file and the record for the rerun
             else:
                 _files.discard_temp(fd, tmp)  # two quick syscalls: done before we propagate

@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ..checkpoint import (
     CheckpointStore,
@@ -32,13 +33,27 @@ from ..checkpoint import (
     download_identity,
     upload_identity,
 )
-from ..errors import NotFoundError
+from ..errors import LocalFileError, NotFoundError
 from ..protocol import planning
 from ..protocol import xml as oxml
 from . import _files
 from ._client import ObjectMeta, OssClient
 
 log = logging.getLogger("agentbay_oss.aio")
+T = TypeVar("T")
+
+
+async def _in_store(store: CheckpointStore, fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking store operation off the loop; its OS errors name the checkpoint_dir."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        raise LocalFileError(
+            f"cannot use the resume records in checkpoint_dir {store.directory}: "
+            f"{exc.strerror or exc}",
+            hint="free space there or fix its permissions, or pick another "
+            "TransferConfig.checkpoint_dir",
+        ) from exc
 
 
 class Checkpointer:
@@ -55,6 +70,7 @@ class Checkpointer:
         self.make = make
         self._lock = asyncio.Lock()
         self._dirty = False
+        self.saved = False  # a record is on disk: a failure may leave its upload / temp file
 
     async def save(self) -> None:
         self._dirty = True
@@ -63,10 +79,11 @@ class Checkpointer:
                 return  # a save that started after our change already wrote it
             self._dirty = False
             record = self.make()  # the state as of now, taken on the loop
-            await asyncio.to_thread(self.store.save, self.identity, record)
+            await _in_store(self.store, self.store.save, self.identity, record)
+            self.saved = True
 
     async def remove(self) -> None:
-        await asyncio.to_thread(self.store.remove, self.identity)
+        await _in_store(self.store, self.store.remove, self.identity)
 
 
 # ---------------------------------------------------------------------------- upload
@@ -129,7 +146,7 @@ async def resume_upload(
     part_size: int,
 ) -> ResumedUpload | None:
     """What a previous run of this upload left that is still good, or None to start over."""
-    record = await asyncio.to_thread(store.load, identity, UploadCheckpoint)
+    record = await _in_store(store, store.load, identity, UploadCheckpoint)
     if record is None:
         return None
     same_target = (record.endpoint, record.bucket, record.key) == (
@@ -142,12 +159,12 @@ async def resume_upload(
                  bucket, key)  # fmt: skip
         if same_target:
             await abort_upload(client, bucket, key, record.upload_id)
-        await asyncio.to_thread(store.remove, identity)
+        await _in_store(store, store.remove, identity)
         return None
     try:
         listed = await _list_parts(client, bucket, key, record.upload_id)
     except NotFoundError:  # aborted, completed or expired meanwhile
-        await asyncio.to_thread(store.remove, identity)
+        await _in_store(store, store.remove, identity)
         return None
     planned = {p.number: p for p in planning.plan_parts(info.size, part_size)}
     resumed = ResumedUpload(record.upload_id)
@@ -240,7 +257,7 @@ async def resume_download(
     identity, dest_path = await asyncio.to_thread(
         lambda: (download_identity(client.endpoint.base, bucket, key, dest), str(dest.resolve()))
     )
-    record = await asyncio.to_thread(store.load, identity, DownloadCheckpoint)
+    record = await _in_store(store, store.load, identity, DownloadCheckpoint)
     fd = None
     if record is not None:
         reusable = (

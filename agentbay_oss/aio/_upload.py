@@ -184,8 +184,9 @@ async def put_multipart(
                 )
 
             saver = _resume.Checkpointer(*where, record)
-            await saver.save()  # the upload id first: a crash from now on can resume
         try:
+            if saver is not None:
+                await saver.save()  # the upload id first: a crash from now on can resume
             await _send_parts(client, state, fd, path, progress, saver)
             now = await asyncio.to_thread(_files.fstat_info, fd)
             if now != info:
@@ -197,7 +198,7 @@ async def put_multipart(
         except BaseException as exc:
             # With checkpoints an interrupted upload stays for the rerun, unless its source
             # changed (then it can never be completed).
-            if saver is None or isinstance(exc, SourceChangedError):
+            if saver is None or not saver.saved or isinstance(exc, SourceChangedError):
                 await abort_shielded(client, state)
                 if saver is not None:
                     await saver.remove()

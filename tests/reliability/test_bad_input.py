@@ -14,6 +14,7 @@ import ctypes
 import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,6 +43,7 @@ from rel_helpers import (
 
 from agentbay_oss.aio import AsyncAgentBay, TransferConfig
 from agentbay_oss.aio import _files as files_mod
+from agentbay_oss.checkpoint import CheckpointStore
 from agentbay_oss.models import ApiResponse, ProgressEvent
 from agentbay_oss.protocol.signing import (
     Credentials,
@@ -589,6 +591,70 @@ _evil_key_case("prefix_key_backslash", "a\\..\\x", "backslash")
 _evil_key_case("prefix_key_nul", "a\0b", "nul")
 
 
+def _blocked_checkpoint_dir(env: Env) -> TransferConfig:
+    blocker = env.root / "blocker"
+    blocker.write_bytes(b"a file where the checkpoint directory should go")
+    return QUICK.model_copy(update={"checkpoint_dir": blocker / "ckpt"})
+
+
+@case
+async def checkpoint_dir_unusable_upload(env: Env) -> tuple[ApiResponse, list[str]]:
+    path = env.src(size=3 * PART)  # multipart: the record is written before the first part
+    cfg = _blocked_checkpoint_dir(env)
+    env.snapshot()
+    async with env.oss(cfg) as oss:
+        r = await oss.upload(env.bucket, "k", path)
+    return r, ["checkpoint_dir", "blocker/ckpt", "not a directory", "another"]
+
+
+@case
+async def checkpoint_dir_unusable_download(env: Env) -> tuple[ApiResponse, list[str]]:
+    env.put("big", b"x" * (3 * PART))
+    cfg = _blocked_checkpoint_dir(env)
+    env.snapshot()
+    async with env.oss(cfg) as oss:
+        r = await oss.download(env.bucket, "big", str(env.out / "big"))
+    return r, ["checkpoint_dir", "blocker/ckpt", "not a directory", "another"]
+
+
+def _full_checkpoint_dir(env: Env) -> TransferConfig:
+    """A checkpoint directory on a full filesystem: the first record cannot be saved."""
+    if env.tmpfs is None:
+
+        def full(*_: object) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        env.monkeypatch.setattr(CheckpointStore, "save", full)
+        ckpt = env.root / "ckpt"
+    else:
+        with contextlib.suppress(OSError), (env.tmpfs / "filler").open("wb") as f:
+            while True:
+                f.write(b"f" * 65536)
+        ckpt = env.tmpfs / "ckpt"
+    ckpt.mkdir()
+    return QUICK.model_copy(update={"checkpoint_dir": ckpt})
+
+
+@case
+async def checkpoint_dir_full_upload(env: Env) -> tuple[ApiResponse, list[str]]:
+    path = env.src(size=3 * PART)
+    cfg = _full_checkpoint_dir(env)
+    env.snapshot()
+    async with env.oss(cfg) as oss:
+        r = await oss.upload(env.bucket, "k", path)  # initiated, then aborted: nothing left
+    return r, ["checkpoint_dir", "no space left", "free space there"]
+
+
+@case
+async def checkpoint_dir_full_download(env: Env) -> tuple[ApiResponse, list[str]]:
+    env.put("big", b"x" * (3 * PART))
+    cfg = _full_checkpoint_dir(env)
+    env.snapshot()
+    async with env.oss(cfg) as oss:
+        r = await oss.download(env.bucket, "big", str(env.out / "big"))
+    return r, ["checkpoint_dir", "no space left", "free space there"]
+
+
 # ---------------------------------------------------------------------------- during a transfer
 
 
@@ -738,8 +804,7 @@ def test_bad_input(
     env.unchanged()
     assert not Path("/etc/x").exists()  # the traversal cases aim there
     if tmpfs is not None:
-        for p in tmpfs.iterdir():  # free the small filesystem for the next case
-            p.unlink()
+        shutil.rmtree(tmpfs)  # free the small filesystem for the next case
     assert not any(".agentbay-" in p.name for p in tmp_path.rglob("*"))
 
 
