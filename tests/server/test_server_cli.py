@@ -127,10 +127,28 @@ def test_secret_from_environment(tmp_path: Path) -> None:
         (["--access-key-id", "A", "--access-key-secret", "S", "--no-such-flag"], "unrecognized"),
     ],
 )
-def test_bad_flags_exit_2(args: list[str], needle: str) -> None:
+def test_bad_flags_exit_2(
+    args: list[str],
+    needle: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentbay_oss.server.__main__ import main
+
+    for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and needle in err and out == ""
+
+
+def test_bad_flag_exit_code_of_the_process() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSS_")}
-    result = subprocess.run(BASE + args, capture_output=True, text=True, timeout=60, env=env)
-    assert result.returncode == 2 and needle in result.stderr and result.stdout == ""
+    result = subprocess.run(
+        [*BASE, "--access-key-id", "A"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 2 and "--access-key-secret" in result.stderr and result.stdout == ""
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
