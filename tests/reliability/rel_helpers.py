@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -167,3 +168,17 @@ async def junk_server() -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+def seed_for(draw: int, pattern: list[bool], rate: float) -> int:
+    """A fault seed whose first requests get the fault of `draw` exactly as in `pattern`.
+
+    The server draws seven numbers per request (0 throttle, 1 fail, 2 reset, 4 corrupt,
+    6 bad CRC); a fault happens when its draw is below the rate.
+    """
+    for seed in range(100_000):
+        rng = random.Random(seed)
+        got = [[rng.random() for _ in range(7)][draw] < rate for _ in pattern]
+        if got == pattern:
+            return seed
+    raise AssertionError("no such seed")

@@ -22,6 +22,7 @@ from rel_helpers import (
     peer_bucket,
     remote_state,
     run,
+    seed_for,
     write_file,
 )
 
@@ -197,24 +198,13 @@ def test_persistent_wrong_data_is_reported_never_kept(
 # ---------------------------------------------------------------------------- throttling
 
 
-def _seed_throttling_first_request_only(rate: float) -> int:
-    """A seed whose first decision throttles and second does not (seven draws per request)."""
-    for seed in range(10_000):
-        draws = random.Random(seed)
-        first = [draws.random() for _ in range(7)]
-        second = [draws.random() for _ in range(7)]
-        if first[0] < rate <= second[0]:
-            return seed
-    raise AssertionError("no such seed")
-
-
 @pytest.mark.parametrize("delay_ms", [250, 600])
 def test_throttling_delay_is_honoured(
     creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path, delay_ms: int
 ) -> None:
     src = tmp_path / "f.bin"
     write_file(src, 1000)
-    seed = _seed_throttling_first_request_only(0.5)
+    seed = seed_for(0, [True, False], 0.5)  # the first PUT is throttled, its retry is not
     # backoff_max is far below the delay: only x-oss-qos-delay-time can explain the wait.
     cfg = QUICK.model_copy(update={"backoff_base": 0.001, "backoff_max": 0.2, "max_retries": 3})
 
