@@ -1,8 +1,9 @@
 """Streaming request bodies to disk while hashing (MD5 + CRC64), off the event loop.
 
-The loop only moves bytes from the socket into batches; a worker thread hashes
-and writes each batch (hashlib and fastcrc release the GIL on big buffers) while
-the loop reads the next one: a two-stage pipeline, at most two batches in memory.
+The loop only moves bytes from the socket into batches; one worker thread runs
+MD5 over each batch while another runs CRC64 and writes it (hashlib, fastcrc and
+os.writev release the GIL on big buffers), and meanwhile the loop reads the next
+batch: a pipeline with at most two batches of the upload in memory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .errors import OssError
 from .faults import ServerStats
 
 BATCH_BYTES = 2 * 1024 * 1024
+IOV_MAX = 1024  # writev's limit on buffers per call (Linux)
 
 
 class InjectedReset(Exception):
@@ -55,7 +57,7 @@ class _Sink:
             self.crc = crc64(chunk, self.crc)
         views = [memoryview(c) for c in chunks]
         while views:
-            written = os.writev(self.fd, views)
+            written = os.writev(self.fd, views[:IOV_MAX])  # a trickling client: many tiny chunks
             while views and written >= len(views[0]):
                 written -= len(views[0])
                 views.pop(0)

@@ -166,3 +166,22 @@ def test_fault_decisions_follow_the_seed() -> None:
     inj = FaultInjector(FaultConfig(seed=11))
     inj.config.fail_rate = 0.5
     assert [inj.decide().fail for _ in range(50)] == [f for f, _, _ in first]
+
+
+def test_sink_writes_many_tiny_chunks(tmp_path: Path) -> None:
+    import hashlib
+    import os
+
+    from agentbay_oss.protocol.crc64 import crc64
+    from agentbay_oss.server.bodies import _Sink
+
+    chunks = [bytes([i % 251]) * 7 for i in range(5000)]  # more buffers than writev takes at once
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    sink = _Sink(fd)
+    sink.hash_md5(chunks)
+    sink.crc_and_write(chunks)
+    os.close(fd)
+    data = b"".join(chunks)
+    assert path.read_bytes() == data
+    assert sink.md5.digest() == hashlib.md5(data).digest() and sink.crc == crc64(data)
