@@ -83,7 +83,11 @@ class Checkpointer:
             self.saved = True
 
     async def remove(self) -> None:
-        await _in_store(self.store, self.store.remove, self.identity)
+        """Best effort: a record left behind is only stale (it is checked before any use)."""
+        try:
+            await _in_store(self.store, self.store.remove, self.identity)
+        except LocalFileError as exc:
+            log.warning("%s", exc)
 
 
 # ---------------------------------------------------------------------------- upload
