@@ -95,6 +95,9 @@ async def _multipart_get(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024, help="object size in MiB (default 1024)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs against the same server (later runs overwrite)"
+    )
     args = parser.parse_args()
     total = args.mib * 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="server-speed-") as root:
@@ -111,13 +114,19 @@ def main() -> int:
             line = proc.stdout.readline().strip()
             if not line.startswith("listening on "):
                 raise SystemExit(f"server did not start: {line!r}")
-            put, get, mp_get = asyncio.run(run(line.removeprefix("listening on "), total))
+            for i in range(1, args.repeat + 1):
+                put, get, mp_get = asyncio.run(run(line.removeprefix("listening on "), total))
+                run_tag = f" (run {i})" if args.repeat > 1 else ""
+                print(f"server single-stream PUT {args.mib} MiB{run_tag}: {put:,.0f} MB/s")
+                print(f"server single-stream GET {args.mib} MiB{run_tag}: {get:,.0f} MB/s")
+                print(
+                    f"server single-stream GET {args.mib} MiB multipart (16 MiB parts){run_tag}: "
+                    f"{mp_get:,.0f} MB/s",
+                    flush=True,
+                )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    print(f"server single-stream PUT {args.mib} MiB: {put:,.0f} MB/s")
-    print(f"server single-stream GET {args.mib} MiB: {get:,.0f} MB/s")
-    print(f"server single-stream GET {args.mib} MiB multipart (16 MiB parts): {mp_get:,.0f} MB/s")
     return 0
 
 
