@@ -87,6 +87,8 @@ def strict_unquote(text: str, plus: bool = False) -> str:
     """Percent-decode, refusing malformed escapes and invalid UTF-8 (InvalidURI)."""
     if plus:
         text = text.replace("+", " ")
+    if not text.isascii() and not _is_utf8(text):
+        raise OssError(400, "InvalidURI", "Couldn't parse the specified URI: not UTF-8.")
     if "%" not in text:
         return text
     if _BAD_PERCENT.search(text):
@@ -153,6 +155,15 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if start > end:
         return None
     return start, end
+
+
+def _is_utf8(text: str) -> bool:
+    """aiohttp decodes header bytes with surrogateescape: invalid UTF-8 shows as surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def http_time(ts: float) -> str:
@@ -441,6 +452,13 @@ class OssApp:
 
     async def _handle(self, ctx: Ctx) -> web.StreamResponse:
         request = ctx.request
+        for name, value in ctx.headers.items():
+            if not value.isascii() and not _is_utf8(value):
+                bad = name.encode("utf-8", "replace").decode()
+                ctx.headers = {}  # nothing undecodable may reach an error body
+                raise invalid_argument(
+                    f"The value of header {bad!r} is not valid UTF-8.", "header", bad
+                )
         ctx.decision = self.faults.decide()
         latency = self.faults.config.latency_ms
         if latency:

@@ -240,8 +240,10 @@ _HEADERS = ["Range", "Content-MD5", "x-oss-copy-source", "Authorization", "x-oss
             "x-oss-metadata-directive", "x-oss-copy-source-range", "x-oss-range-behavior",
             "x-oss-forbid-overwrite", "x-oss-security-token", "x-oss-meta-a", "Date", "Expect"]  # fmt: skip
 _text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+# Sent as latin-1: anything above 0x7f becomes a raw byte, often invalid UTF-8.
+_raw_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=40)
 _path_piece = st.one_of(
-    _text, st.sampled_from(["%zz", "%C3", "%2F", "..", "%00", "k%20k", "ü", "a/b/"])
+    _text, _raw_text, st.sampled_from(["%zz", "%C3", "%2F", "..", "%00", "k%20k", "ü", "a/b/"])
 )
 
 
@@ -263,7 +265,8 @@ def _requests(draw: st.DrawFn) -> tuple[str, str, list[tuple[str, str]], bytes]:
         for k, v in params
     )
     target = f"/{bucket}/{key}" + (f"?{query}" if query else "")
-    headers = draw(st.lists(st.tuples(st.sampled_from(_HEADERS), _text), max_size=5))
+    values = st.one_of(_text, _raw_text)
+    headers = draw(st.lists(st.tuples(st.sampled_from(_HEADERS), values), max_size=5))
     body = draw(
         st.one_of(
             st.just(b""),
@@ -322,3 +325,19 @@ def test_expect_100_continue(plain_server: LocalOssServer) -> None:
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(head.format("private-nope").encode())
         assert sock.recv(100).startswith(b"HTTP/1.1 403")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Authorization: OSS a\xff:b", b"x-oss-meta-a: \xff\xfe", b"Content-Type: \xff",
+     b"x-oss-copy-source: /public-bkt/\xff", b"Range: bytes=\xff-1"],
+)  # fmt: skip
+def test_invalid_utf8_headers(plain_server: LocalOssServer, header: bytes) -> None:
+    host = urlsplit(plain_server.endpoint).netloc.encode()
+    for method in (b"GET", b"PUT"):
+        head = method + b" /public-bkt/u HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n"
+        status, resp = raw(
+            plain_server.endpoint, head + b"Content-Length: 0\r\n" + header + b"\r\n\r\n"
+        )
+        assert 400 <= status < 500, resp[:300]
+        _is_oss_error(resp)
