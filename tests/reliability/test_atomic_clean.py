@@ -248,3 +248,34 @@ def test_file_changing_in_a_directory_upload_is_reported_not_stored(
     run(main())
     keys, uploads = remote_state(peer_bucket(creds, bucket))
     assert keys == [f"t/f{i:02d}.bin" for i in range(19)] and uploads == []
+
+
+@pytest.mark.parametrize("how", ["cancelled", "bad crc on every part"])
+def test_failed_directory_upload_leaves_no_upload_behind(
+    creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path, how: str
+) -> None:
+    """Several multipart uploads in flight at once (one per file): each is aborted."""
+    tree = tmp_path / "tree"
+    for i in range(6):
+        write_file(tree / f"f{i}.bin", 4 * PART, seed=i)
+
+    async def main() -> None:
+        async with oss_session(creds, QUICK) as oss:
+            oss_server.stats.reset()
+            if how == "cancelled":
+                started = asyncio.Event()
+                hook = _after_bytes(3 * PART, started.set)
+                task = asyncio.create_task(oss.upload(bucket, "t", str(tree), progress=hook))
+                await started.wait()
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                oss_server.faults = FaultConfig(bad_crc_rate=1.0)
+                r = await oss.upload(bucket, "t", str(tree))
+                oss_server.faults = FaultConfig()
+                assert not r.success and "6 item(s)" in r.error_message
+            assert oss_server.stats.requests["InitiateMultipartUpload"] >= 2
+
+    run(main())
+    _no_upload_left(creds, bucket)
