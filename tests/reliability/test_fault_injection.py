@@ -198,13 +198,20 @@ def test_persistent_wrong_data_is_reported_never_kept(
 # ---------------------------------------------------------------------------- throttling
 
 
-@pytest.mark.parametrize("delay_ms", [250, 600])
+@pytest.mark.parametrize(
+    ("delay_ms", "direction"), [(250, "upload"), (600, "upload"), (400, "download")]
+)
 def test_throttling_delay_is_honoured(
-    creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path, delay_ms: int
+    creds: Any,
+    bucket: str,
+    oss_server: LocalOssServer,
+    tmp_path: Path,
+    delay_ms: int,
+    direction: str,
 ) -> None:
     src = tmp_path / "f.bin"
-    write_file(src, 1000)
-    seed = seed_for(0, [True, False], 0.5)  # the first PUT is throttled, its retry is not
+    peer_bucket(creds, bucket).put_object("k", write_file(src, 1000))
+    seed = seed_for(0, [True, False], 0.5)  # the first request is throttled, its retry is not
     # backoff_max is far below the delay: only x-oss-qos-delay-time can explain the wait.
     cfg = QUICK.model_copy(update={"backoff_base": 0.001, "backoff_max": 0.2, "max_retries": 3})
 
@@ -214,12 +221,16 @@ def test_throttling_delay_is_honoured(
                 throttle_rate=0.5, throttle_delay_ms=delay_ms, seed=seed
             )
             oss_server.stats.reset()
-            r = await oss.upload(bucket, "k", str(src))
+            if direction == "upload":
+                r: Any = await oss.upload(bucket, "k", str(src))
+            else:
+                r = await oss.download(bucket, "k", str(tmp_path / "out.bin"))
             oss_server.faults = FaultConfig()
             assert r.success, r.error_message
 
     run(main())
-    events = [e for e in oss_server.stats.events if e[1] == "PutObject"]
+    op = "PutObject" if direction == "upload" else "HeadObject"
+    events = [e for e in oss_server.stats.events if e[1] == op]
     assert [e[2] for e in events] == ["throttle", ""], events
     waited = events[1][0] - events[0][0]
     assert waited >= delay_ms / 1000, f"retried after {waited:.3f}s, asked to wait {delay_ms} ms"
