@@ -65,11 +65,11 @@ async def _oss_with(sts: RotatingSts, config: TransferConfig = QUICK, **kw: Any)
 def test_provider_is_asked_before_the_token_expires(
     creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path, version: str
 ) -> None:
-    """The first token has 30 s left (inside the refresh margin): the next request
+    """The first token has 5 s left (inside the refresh margin): the next request
     gets a fresh one first, so the server never sees the old token fail."""
     src = tmp_path / "f.bin"
     write_file(src, 1000)
-    sts = RotatingSts(oss_server, creds, [30, 3600])
+    sts = RotatingSts(oss_server, creds, [5, 3600])
 
     async def main() -> None:
         oss = await _oss_with(sts, signature_version=version)
