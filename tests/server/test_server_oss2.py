@@ -236,3 +236,26 @@ def test_last_modified_whole_seconds(oss2_bucket: oss2.Bucket) -> None:
     listed = next(iter(oss2.ObjectIterator(b)))
     assert listed.last_modified == head.last_modified
     assert abs(head.last_modified - time.time()) < 60
+
+
+def test_response_overrides_and_copy_conditions(oss2_bucket: oss2.Bucket) -> None:
+    b = oss2_bucket
+    put = b.put_object("src", b"body")
+    got = b.get_object(
+        "src",
+        params={
+            "response-content-type": "text/plain",
+            "response-content-disposition": "attachment",
+        },
+    )
+    assert got.headers["Content-Type"] == "text/plain"
+    assert got.headers["Content-Disposition"] == "attachment"
+    b.copy_object(b.bucket_name, "src", "dst", headers={"x-oss-copy-source-if-match": put.etag})
+    assert b.get_object("dst").read() == b"body"
+    with pytest.raises(oss2.exceptions.PreconditionFailed):
+        b.copy_object(
+            b.bucket_name, "src", "dst2", headers={"x-oss-copy-source-if-match": '"nope"'}
+        )
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        b.copy_object(b.bucket_name, "missing", "dst3")
+    assert not b.object_exists("dst2")
