@@ -1301,8 +1301,11 @@ class OssRequestHandler(RequestHandler):
         code = {400: "InvalidRequest", 413: "EntityTooLarge", 431: "RequestHeaderTooLarge"}.get(
             status, "InternalError"
         )
-        text = (message or "").splitlines()[0][:200] if message else "bad request"
-        err = OssError(status, code, f"The HTTP request could not be parsed: {text}")
+        if status >= 500:
+            err = OssError(status, code, "The server failed on this request; see its log.")
+        else:
+            text = (message or "").splitlines()[0][:200] if message else "bad request"
+            err = OssError(status, code, f"The HTTP request could not be parsed: {text}")
         rid = uuid.uuid4().hex[:24].upper()
         body = error_body(err, rid, "localhost")
         resp = web.Response(status=status, body=body, content_type="application/xml")
