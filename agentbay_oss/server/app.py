@@ -468,6 +468,8 @@ class OssApp:
         ctx.q = dict(ctx.query)
         ctx.op = operation(ctx.method, ctx.bucket, ctx.key, ctx.q, ctx.headers)
         self.stats.requests[ctx.op] += 1
+        if not self.faults.applies_to(ctx.op):
+            ctx.decision = NO_FAULT
         d = ctx.decision
         self.stats.record(ctx.op, "throttle" if d.throttle else "fail" if d.fail else "")
         if d.throttle or d.fail:

@@ -27,6 +27,9 @@ class FaultConfig:
     throttle_rate: float = 0.0  # 503 with x-oss-qos-delay-time
     throttle_delay_ms: int = 100  # the x-oss-qos-delay-time value
     clock_offset_s: float = 0.0  # added to the server's clock when it checks request times
+    # Only these operations (e.g. {"UploadPart"}) get faults; None: every operation. Lets a test
+    # break one kind of request for sure without depending on the order requests arrive in.
+    operations: frozenset[str] | None = None
     # Bumped on every assignment to `seed`, so setting a seed (even the same one) restarts it.
     seed_epoch: int = field(default=0, init=False, repr=False, compare=False)
 
@@ -82,6 +85,10 @@ class FaultInjector:
             self._config = config
             self._epoch = config.seed_epoch
             self._rng = random.Random(config.seed)
+
+    def applies_to(self, op: str) -> bool:
+        ops = self._config.operations
+        return ops is None or op in ops
 
     def decide(self) -> Decision:
         c = self._config

@@ -19,7 +19,6 @@ from rel_helpers import (
     peer_bucket,
     remote_state,
     run,
-    seed_for,
     write_file,
 )
 
@@ -47,9 +46,7 @@ def _after_bytes(n: int, action: Callable[[], None]) -> Callable[[ProgressEvent]
 
 
 @pytest.mark.parametrize(
-    ("rate", "draw"),
-    [("fail_rate", 1), ("reset_rate", 2), ("corrupt_rate", 4)],
-    ids=["503", "reset mid-body", "corrupt"],
+    "rate", ["fail_rate", "reset_rate", "corrupt_rate"], ids=["503", "reset mid-body", "corrupt"]
 )
 @pytest.mark.parametrize("size", [150 * 1024, 6 * PART], ids=["single", "ranged"])
 def test_failed_download_keeps_the_existing_file(
@@ -58,7 +55,6 @@ def test_failed_download_keeps_the_existing_file(
     oss_server: LocalOssServer,
     tmp_path: Path,
     rate: str,
-    draw: int,
     size: int,
 ) -> None:
     data = write_file(tmp_path / "src.bin", size)
@@ -76,9 +72,9 @@ def test_failed_download_keeps_the_existing_file(
             if size > SERIAL.multipart_threshold:
                 hook = _after_bytes(PART, break_server)  # every range after the first fails
             else:
-                # The HEAD passes, the GET and its one retry fail.
-                seed = seed_for(draw, [False, True, True], 0.5)
-                oss_server.faults = FaultConfig(seed=seed, **{rate: 0.5})
+                # The HEAD passes, the GET and its retries fail.
+                only_get = frozenset({"GetObject"})
+                oss_server.faults = FaultConfig(operations=only_get, **{rate: 1.0})
             oss_server.stats.reset()
             r = await oss.download(bucket, "k", str(dest), progress=hook)
             oss_server.faults = FaultConfig()
@@ -148,10 +144,9 @@ def test_failed_multipart_upload_leaves_no_upload_behind(
     write_file(src, 8 * PART)
     if cause == "bad crc":  # wrong CRC on every part reply; the abort has no CRC to get wrong
         faults = FaultConfig(bad_crc_rate=1.0)
-    else:
-        rate, draw = ("fail_rate", 1) if cause == "503" else ("reset_rate", 2)
-        seed = seed_for(draw, [True, False], 0.5)  # the part fails, the abort gets through
-        faults = FaultConfig(seed=seed, **{rate: 0.5})
+    else:  # every part request fails; the abort (another operation) gets through
+        rate = "fail_rate" if cause == "503" else "reset_rate"
+        faults = FaultConfig(operations=frozenset({"UploadPart"}), **{rate: 1.0})
 
     def break_server() -> None:
         oss_server.faults = faults
