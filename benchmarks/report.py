@@ -205,7 +205,7 @@ def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) ->
             sync_vs = 1 / r
             verdict = "met" if sync_vs >= 0.95 else "MISSED"
             rows_.append(
-                (f"blocking facade {w} {d}", "within 5% of async", f"{sync_vs:.2f}x", verdict)
+                (f"blocking facade {w} {d}", "within 5% of async", f"{sync_vs:.3f}x", verdict)
             )
     peers = {"1gib": ("oss2-eq", "v2-eq"), "small": ("oss2-pool", "v2-pool")}
     peers["mid"] = peers["small"]

@@ -74,5 +74,5 @@ def test_report_medians_ratios_and_targets() -> None:
     assert verdict[("1 GiB upload", ">= 0.8x best raw")].endswith("| 0.50x | MISSED |")
     # 64 MiB + 8 x 8 MiB = 128 MiB; the sync client peaked at 200 MiB.
     assert "| peak RSS | <= 128 MiB | 200 MiB (agentbay-sync 1gib up) | MISSED |" in lines
-    assert verdict[("blocking facade 1gib up", "within 5% of async")].endswith("| 1.00x | met |")
+    assert verdict[("blocking facade 1gib up", "within 5% of async")].endswith("| 1.000x | met |")
     assert "FAILED" in report.results_table(table)
