@@ -246,7 +246,20 @@ class Bench:
         shutil.rmtree(ckpt, ignore_errors=True)
         # Flush dirty pages now, so this run's writeback does not slow the next client's run.
         os.sync()
+        self.quiesce()
         return rec
+
+    def quiesce(self, limit: float = 30.0) -> None:
+        """Wait until the server is idle (e.g. done unlinking the blobs of deleted objects),
+        so its background work never lands in the next client's measurement."""
+        deadline = time.monotonic() + limit
+        last = self.server.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.server.cpu_seconds()
+            if now - last < 0.01:
+                return
+            last = now
 
 
 def _clients_for(ds: Dataset, wanted: list[str] | None) -> list[str]:
@@ -312,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         for ds in datasets:
             bench.seed(ds)
         os.sync()  # the seeded GiBs must not be written back during the first measurement
+        bench.quiesce()
         print(f"# server {server.endpoint}, seeded in {time.monotonic() - t1:.1f}s", flush=True)
         for run in range(runs):
             for ds in datasets:
