@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="files from this size go multipart, e.g. 16MiB",
     )
+    tuning.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="keep resume records here: rerunning an interrupted cp sends only what is missing",
+    )
     _add_common(cp, credentials=True)
 
     ls = sub.add_parser("ls", help="list objects under oss://bucket/prefix")
@@ -308,7 +313,7 @@ def _oss(args: argparse.Namespace, *, credentials: bool = True) -> Iterator[Oss]
             raise CliError("missing credentials: set " + " and ".join(missing))
     tuning = {
         name: getattr(args, name)
-        for name in ("concurrency", "part_size", "multipart_threshold")
+        for name in ("concurrency", "part_size", "multipart_threshold", "checkpoint_dir")
         if getattr(args, name, None) is not None
     }
     # An invalid value makes create() fail with a message naming the field.

@@ -256,3 +256,30 @@ def test_ctrl_c_on_cp_aborts_the_multipart_upload(
     )
     assert list(oss2.MultipartUploadIterator(peer)) == []
     assert not peer.object_exists("big.bin")
+
+
+def test_cp_checkpoint_dir_is_wired(creds: Creds, bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(700 * KiB))
+    tuning = ("--part-size", "200KiB", "--multipart-threshold", "300KiB")
+    ckpt = tmp_path / "ckpt"
+    _ok(
+        cli(
+            "cp",
+            *tuning,
+            "--checkpoint-dir",
+            str(ckpt),
+            str(src),
+            f"oss://{bucket}/big",
+            creds=creds,
+        )
+    )
+    assert ckpt.is_dir() and list(ckpt.iterdir()) == []  # records were used, then dropped
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    proc = cli(
+        "cp", *tuning, "--checkpoint-dir", str(blocker), str(src), f"oss://{bucket}/b2", creds=creds
+    )
+    assert proc.returncode == 1
+    assert "checkpoint_dir" in proc.stderr and str(blocker) in proc.stderr
