@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from agentbay_oss.aio._common import ProgressHook
+    from agentbay_oss.aio import ProgressHook
     from agentbay_oss.models import ApiResponse, OSSDownloadResult, OSSUploadResult, ProgressEvent
     from agentbay_oss.sync import Oss, Session
 

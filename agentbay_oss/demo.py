@@ -32,7 +32,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from agentbay_oss.aio._common import ProgressHook
+from agentbay_oss.aio import ProgressHook
 from agentbay_oss.models import OSSDownloadResult, OSSUploadResult, ProgressEvent
 from agentbay_oss.protocol.crc64 import crc64
 

@@ -19,9 +19,13 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
-from agentbay_oss.aio import AsyncAgentBay, AsyncOss, AsyncSession
-from agentbay_oss.aio._client import CredentialsProvider
-from agentbay_oss.aio._common import ProgressHook
+from agentbay_oss.aio import (
+    AsyncAgentBay,
+    AsyncOss,
+    AsyncSession,
+    CredentialsProvider,
+    ProgressHook,
+)
 from agentbay_oss.config import TransferConfig
 from agentbay_oss.models import (
     ApiResponse,
