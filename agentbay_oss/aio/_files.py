@@ -10,8 +10,8 @@ import base64
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
-import secrets
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,11 +139,16 @@ def fstat_info(fd: int) -> SourceInfo:
     return SourceInfo(st.st_size, st.st_mtime_ns)
 
 
+_temp_counter = itertools.count()
+
+
 def temp_name(dest: Path) -> Path:
-    return dest.with_name(f".{dest.name}.agentbay-{secrets.token_hex(4)}.part")
+    # pid + counter: unique without a getrandom call per file; O_EXCL settles any clash.
+    return dest.with_name(f".{dest.name}.agentbay-{os.getpid()}-{next(_temp_counter)}.part")
 
 
-def _prepare_dest(dest: Path) -> None:
+def _explain_parent(dest: Path) -> None:
+    """Create the parent directories of `dest`, or say which path component is in the way."""
     parent = dest.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -157,18 +162,35 @@ def _prepare_dest(dest: Path) -> None:
             f"cannot create directory {parent}: {blocker} is a file, not a directory",
             hint="move that file away or download somewhere else",
         ) from None
-    if dest.is_dir():
-        raise LocalFileError(
-            f"{dest} is an existing directory",
-            hint="download into it by passing the directory path ending with a separator",
-        )
+
+
+def _dest_is_dir(dest: Path) -> LocalFileError:
+    return LocalFileError(
+        f"{dest} is an existing directory",
+        hint="download into it by passing the directory path ending with a separator",
+    )
+
+
+def _open_temp(dest: Path) -> tuple[int, Path]:
+    """Create a new temp file beside `dest`. The parent is made only when missing, so the
+    common case (a directory that exists) costs one open() and no stat or mkdir."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_BINARY
+    for _ in range(100):
+        tmp = temp_name(dest)
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue  # a leftover of a killed process with the same pid: take the next name
+        except (FileNotFoundError, NotADirectoryError):
+            _explain_parent(dest)
+    raise LocalFileError(f"cannot create a temp file beside {dest}")
 
 
 def create_temp(dest: Path, size: int) -> tuple[int, Path]:
     """A preallocated temp file beside `dest` (same filesystem, so os.replace is atomic)."""
-    _prepare_dest(dest)
-    tmp = temp_name(dest)
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_BINARY, 0o666)
+    if dest.is_dir():  # say so before fetching anything big
+        raise _dest_is_dir(dest)
+    fd, tmp = _open_temp(dest)
     try:
         if size:
             try:
@@ -185,8 +207,7 @@ def create_temp(dest: Path, size: int) -> tuple[int, Path]:
     return fd, tmp
 
 
-def write_chunks(fd: int, chunks: Sequence[bytes], offset: int, crc: int) -> int:
-    """pwritev `chunks` at `offset`; returns the CRC continued over them."""
+def _pwrite_all(fd: int, chunks: Sequence[bytes], offset: int) -> None:
     for i in range(0, len(chunks), _IOV_MAX):
         group = chunks[i : i + _IOV_MAX]
         total = sum(len(c) for c in group)
@@ -196,8 +217,13 @@ def write_chunks(fd: int, chunks: Sequence[bytes], offset: int, crc: int) -> int
             while written < total:
                 written += os.pwrite(fd, data[written:], offset + written)
         offset += total
-        for c in group:
-            crc = crc64(c, crc)
+
+
+def write_chunks(fd: int, chunks: Sequence[bytes], offset: int, crc: int) -> int:
+    """pwritev `chunks` at `offset`; returns the CRC continued over them."""
+    _pwrite_all(fd, chunks, offset)
+    for c in chunks:
+        crc = crc64(c, crc)
     return crc
 
 
@@ -228,13 +254,16 @@ def write_small(dest: Path, chunks: Sequence[bytes], expect_crc: int | None, wha
         raise IntegrityError(
             f"CRC64 mismatch downloading {what}: got {crc}, server said {expect_crc}"
         )
-    fd, tmp = create_temp(dest, 0)
+    fd, tmp = _open_temp(dest)
     try:
-        write_chunks(fd, chunks, 0, 0)
-        finish_temp(fd, tmp, dest)
+        _pwrite_all(fd, chunks, 0)
     except BaseException:
         discard_temp(fd, tmp)
         raise
+    try:
+        finish_temp(fd, tmp, dest)  # closes fd; removes the temp file if the rename fails
+    except IsADirectoryError:
+        raise _dest_is_dir(dest) from None
     return crc
 
 
