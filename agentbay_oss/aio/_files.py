@@ -207,7 +207,7 @@ def create_temp(dest: Path, size: int) -> tuple[int, Path]:
     return fd, tmp
 
 
-def _pwrite_all(fd: int, chunks: Sequence[bytes], offset: int) -> None:
+def pwrite_all(fd: int, chunks: Sequence[bytes], offset: int) -> None:
     for i in range(0, len(chunks), _IOV_MAX):
         group = chunks[i : i + _IOV_MAX]
         total = sum(len(c) for c in group)
@@ -221,7 +221,7 @@ def _pwrite_all(fd: int, chunks: Sequence[bytes], offset: int) -> None:
 
 def write_chunks(fd: int, chunks: Sequence[bytes], offset: int, crc: int) -> int:
     """pwritev `chunks` at `offset`; returns the CRC continued over them."""
-    _pwrite_all(fd, chunks, offset)
+    pwrite_all(fd, chunks, offset)
     for c in chunks:
         crc = crc64(c, crc)
     return crc
@@ -256,7 +256,7 @@ def write_small(dest: Path, chunks: Sequence[bytes], expect_crc: int | None, wha
         )
     fd, tmp = _open_temp(dest)
     try:
-        _pwrite_all(fd, chunks, 0)
+        pwrite_all(fd, chunks, 0)
     except BaseException:
         discard_temp(fd, tmp)
         raise
