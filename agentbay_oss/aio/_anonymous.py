@@ -17,7 +17,7 @@ from ..protocol.crc64 import crc64_combine, crc64_combine_all
 from ..protocol.keys import url_basename
 from . import _files
 from ._client import HttpCore, header_crc, safe_url
-from ._common import Outcome, Pipeline, Progress, run_pool
+from ._common import Outcome, Pipeline, Progress, run_pool, walk_tree
 from ._download import SMALL_INLINE, create_temp, stream_to_fd
 
 STREAM_CHUNK = 4 << 20  # read size of a streamed PUT body
@@ -149,20 +149,6 @@ async def upload_url(core: HttpCore, url: str, path: str, progress: Progress) ->
             "bucket URL without a query",
         )
     base = url.rstrip("/")
-    walker = _files.TreeWalker(path)
-    progress.totals_final = False
-
-    async def produce() -> AsyncIterator[_files.WalkItem]:
-        while True:
-            batch = await asyncio.to_thread(walker.next_batch, 512)
-            if not batch:
-                break
-            for item in batch:
-                if not item.error and not item.is_dir_marker:
-                    progress.files_total += 1
-                    progress.bytes_total += item.size
-                yield item
-        progress.totals_final = True
 
     async def handle(item: _files.WalkItem) -> None:
         if item.error:
@@ -185,7 +171,7 @@ async def upload_url(core: HttpCore, url: str, path: str, progress: Progress) ->
         outcome.add(await put_url(core, target, item.path, info, progress))
 
     pipe = Pipeline(core.config.concurrency * 2, handle, "upload")
-    await pipe.run(produce, lambda it: it.path)
+    await pipe.run(lambda: walk_tree(path, progress), lambda it: it.path)
     outcome.errors = pipe.errors
     return outcome
 

@@ -18,6 +18,7 @@ from ..errors import (
     TransportError,
 )
 from ..models import ProgressEvent, TransferredObject
+from . import _files
 
 log = logging.getLogger("agentbay_oss.aio")
 T = TypeVar("T")
@@ -175,3 +176,19 @@ class Pipeline(Generic[T]):
                     self.record(label(item), err)
 
         await gather_all([producer(), *(worker() for _ in range(self.workers))])
+
+
+async def walk_tree(root: str, progress: Progress) -> AsyncIterator[_files.WalkItem]:
+    """The items of an upload tree, walked in batches off the loop; counts totals as it goes."""
+    walker = _files.TreeWalker(root)
+    progress.totals_final = False
+    while True:
+        batch = await asyncio.to_thread(walker.next_batch, 512)
+        if not batch:
+            break
+        for item in batch:
+            if not item.error and not item.is_dir_marker:
+                progress.files_total += 1
+                progress.bytes_total += item.size
+            yield item
+    progress.totals_final = True

@@ -23,7 +23,7 @@ from ..protocol.crc64 import crc64_combine_all
 from ..protocol.keys import dir_prefix, validate_key
 from . import _files, _resume
 from ._client import OssClient, header_crc
-from ._common import Outcome, Pipeline, Progress, run_pool
+from ._common import Outcome, Pipeline, Progress, run_pool, walk_tree
 
 log = logging.getLogger("agentbay_oss.aio")
 _background: set[asyncio.Task[None]] = set()
@@ -322,21 +322,7 @@ async def upload_dir(
     client: OssClient, bucket: str, object_key: str, root: str, progress: Progress
 ) -> Outcome:
     prefix = dir_prefix(object_key)
-    walker = _files.TreeWalker(root)
     outcome = Outcome()
-    progress.totals_final = False
-
-    async def produce():  # type: ignore[no-untyped-def]
-        while True:
-            batch = await asyncio.to_thread(walker.next_batch, 512)
-            if not batch:
-                break
-            for item in batch:
-                if not item.error and not item.is_dir_marker:
-                    progress.files_total += 1
-                    progress.bytes_total += item.size
-                yield item
-        progress.totals_final = True
 
     async def handle(item: _files.WalkItem) -> None:
         if item.error:
@@ -358,6 +344,6 @@ async def upload_dir(
 
     workers = client.core.config.concurrency * 2
     pipe = Pipeline(workers, handle, "upload")
-    await pipe.run(produce, lambda it: it.path)
+    await pipe.run(lambda: walk_tree(root, progress), lambda it: it.path)
     outcome.errors = pipe.errors
     return outcome
