@@ -289,6 +289,21 @@ class _Reporter:
             self.out.print(text, markup=False)
 
 
+# env_init's hints name its Python parameters; on the command line the flags and variables
+# stand in their place.
+_CLI_HINTS = {
+    "pass region= (for example region='cn-hangzhou')": (
+        "pass --region (for example --region cn-hangzhou) or set OSS_REGION"
+    ),
+}
+
+
+def _as_cli_hint(message: str) -> str:
+    for python_form, cli_form in _CLI_HINTS.items():
+        message = message.replace(python_form, cli_form)
+    return message
+
+
 def _check(result: ApiResponse, what: str) -> None:
     """Fail with the result's own message (it already says what, where and what to do)."""
     if not result.success:
@@ -330,7 +345,8 @@ def _oss(args: argparse.Namespace, *, credentials: bool = True) -> Iterator[Oss]
                     args.endpoint,
                     args.region,
                 )
-                _check(init, "invalid OSS configuration")
+                if not init.success:
+                    raise CliError(_as_cli_hint(init.error_message) or "invalid OSS configuration")
             yield session.oss
         finally:
             session.delete()

@@ -283,3 +283,15 @@ def test_cp_checkpoint_dir_is_wired(creds: Creds, bucket: str, tmp_path: Path) -
     )
     assert proc.returncode == 1
     assert "checkpoint_dir" in proc.stderr and str(blocker) in proc.stderr
+
+
+def test_missing_region_names_the_cli_flag(tmp_path: Path) -> None:
+    src = tmp_path / "f.txt"
+    src.write_text("x")
+    env = _env(None, OSS_ACCESS_KEY_ID="AK", OSS_ACCESS_KEY_SECRET="SK")
+    proc = cli(
+        "cp", "--endpoint", "http://127.0.0.1:1", str(src), "oss://bkt/k", creds=None, env=env
+    )
+    assert proc.returncode == 1
+    assert "--region" in proc.stderr and "OSS_REGION" in proc.stderr
+    assert "region=" not in proc.stderr.replace("OSS_REGION", "")
