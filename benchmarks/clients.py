@@ -231,13 +231,18 @@ def _oss2_many(ctx: Ctx, timer: TimerLike, width: int) -> None:
             ctx.dest.mkdir(parents=True, exist_ok=True)
             items = (obj.key for obj in oss2.ObjectIteratorV2(bucket, prefix=ctx.key))
             fn = get
-        if width == 1:
-            for item in items:
-                fn(item)
-        else:
-            with ThreadPoolExecutor(width) as pool:
-                for _ in pool.map(fn, items):
-                    pass
+        _loop_or_pool(fn, items, width)
+
+
+def _loop_or_pool(fn: Callable[[Any], None], items: Iterator[Any], width: int) -> None:
+    """As users write it: a plain loop (width 1) or a thread pool of equal width."""
+    if width == 1:
+        for item in items:
+            fn(item)
+    else:
+        with ThreadPoolExecutor(width) as pool:
+            for _ in pool.map(fn, items):
+                pass
 
 
 @client("files")
@@ -320,13 +325,7 @@ def _v2_many(ctx: Ctx, timer: TimerLike, width: int) -> None:
             ctx.dest.mkdir(parents=True, exist_ok=True)
             items = listing()
             fn = get
-        if width == 1:
-            for item in items:
-                fn(item)
-        else:
-            with ThreadPoolExecutor(width) as pool:
-                for _ in pool.map(fn, items):
-                    pass
+        _loop_or_pool(fn, items, width)
 
 
 @client("files")

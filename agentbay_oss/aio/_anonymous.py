@@ -18,7 +18,7 @@ from ..protocol.keys import url_basename
 from . import _files
 from ._client import HttpCore, header_crc, safe_url
 from ._common import Outcome, Pipeline, Progress, run_pool, walk_tree
-from ._download import SMALL_INLINE, create_temp, stream_to_fd
+from ._download import SMALL_INLINE, create_temp, stream_to_fd, stream_to_temp
 
 STREAM_CHUNK = 4 << 20  # read size of a streamed PUT body
 
@@ -195,19 +195,9 @@ async def download_url(core: HttpCore, url: str, path: str, progress: Progress) 
             etag = r.headers.get("ETag", "")
             server_crc = header_crc(r.headers)
             if r.status == 200:
-                length = r.content_length
-                fd, tmp = await create_temp(dest, length or 0)
-                owned = True
-                try:
-                    size, crc = await stream_to_fd(r, fd, 0, length, f"GET {where}")
-                    if server_crc is not None and crc != server_crc:
-                        raise IntegrityError(f"GET {where}: CRC64 mismatch ({crc} vs {server_crc})")
-                    owned = False
-                    await asyncio.to_thread(_files.finish_temp, fd, tmp, dest)
-                except BaseException:
-                    if owned:
-                        _files.discard_temp(fd, tmp)
-                    raise
+                size, crc = await stream_to_temp(
+                    r, dest, r.content_length, server_crc, f"GET {where}"
+                )
                 return TransferredObject(
                     key=where, size=size, etag=etag, crc64=crc, local_path=str(dest)
                 )

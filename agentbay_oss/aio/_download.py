@@ -224,7 +224,7 @@ async def download_single(
             if small:
                 body = await r.read()
             else:
-                got = await _stream_to_temp(r, dest, length, server_crc, where)
+                got = await stream_to_temp(r, dest, length, server_crc, where)
         if small:
             # Written after the request slot is released: disk time does not idle a slot.
             if len(body) != length:
@@ -238,7 +238,7 @@ async def download_single(
     return size, got_etag, crc
 
 
-async def _stream_to_temp(
+async def stream_to_temp(
     r: aiohttp.ClientResponse, dest: Path, length: int | None, server_crc: int | None, where: str
 ) -> tuple[int, int]:
     fd, tmp = await create_temp(dest, length or 0)
