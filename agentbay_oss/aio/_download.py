@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import aiohttp
 
+from .._writes import pwrite_all
 from ..errors import IntegrityError, PreconditionError, ProtocolError
 from ..models import TransferredObject
 from ..protocol import planning
@@ -93,15 +94,13 @@ async def stream_to_fd(
             if batch_bytes >= BATCH:
                 if inflight is not None:
                     await inflight
-                inflight = asyncio.ensure_future(
-                    asyncio.to_thread(_files.pwrite_all, fd, batch, pos)
-                )
+                inflight = asyncio.ensure_future(asyncio.to_thread(pwrite_all, fd, batch, pos))
                 pos += batch_bytes
                 batch, batch_bytes = [], 0
         if batch:
             if inflight is not None:
                 await inflight
-            inflight = asyncio.ensure_future(asyncio.to_thread(_files.pwrite_all, fd, batch, pos))
+            inflight = asyncio.ensure_future(asyncio.to_thread(pwrite_all, fd, batch, pos))
         if inflight is not None:
             await inflight
             inflight = None

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._writes import pwrite_all
 from ..errors import IntegrityError, InvalidInputError, LocalFileError, SourceChangedError
 from ..protocol.crc64 import crc64
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
-_IOV_MAX = 512  # stay well below the platform's IOV_MAX in one pwritev
 
 
 @dataclass(frozen=True)
@@ -205,18 +205,6 @@ def create_temp(dest: Path, size: int) -> tuple[int, Path]:
             os.unlink(tmp)
         raise
     return fd, tmp
-
-
-def pwrite_all(fd: int, chunks: Sequence[bytes], offset: int) -> None:
-    for i in range(0, len(chunks), _IOV_MAX):
-        group = chunks[i : i + _IOV_MAX]
-        total = sum(len(c) for c in group)
-        written = os.pwritev(fd, group, offset)
-        if written < total:  # rare partial write: finish it the slow way
-            data = b"".join(group)
-            while written < total:
-                written += os.pwrite(fd, data[written:], offset + written)
-        offset += total
 
 
 def write_chunks(fd: int, chunks: Sequence[bytes], offset: int, crc: int) -> int:

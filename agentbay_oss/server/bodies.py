@@ -18,12 +18,12 @@ from pathlib import Path
 
 from aiohttp import StreamReader
 
+from .._writes import write_all
 from ..protocol.crc64 import crc64
 from .errors import OssError
 from .faults import ServerStats
 
 BATCH_BYTES = 2 * 1024 * 1024
-IOV_MAX = 1024  # writev's limit on buffers per call (Linux)
 
 
 class InjectedReset(Exception):
@@ -55,14 +55,7 @@ class _Sink:
     def crc_and_write(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
             self.crc = crc64(chunk, self.crc)
-        views = [memoryview(c) for c in chunks]
-        while views:
-            written = os.writev(self.fd, views[:IOV_MAX])  # a trickling client: many tiny chunks
-            while views and written >= len(views[0]):
-                written -= len(views[0])
-                views.pop(0)
-            if views and written:
-                views[0] = views[0][written:]
+        write_all(self.fd, chunks)
 
     def consume(self, chunks: list[bytes]) -> None:
         self.hash_md5(chunks)
