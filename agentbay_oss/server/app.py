@@ -17,9 +17,10 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
 from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
@@ -37,7 +38,7 @@ from .errors import (
     no_such_upload,
 )
 from .faults import NO_FAULT, Decision, FaultInjector, ServerStats
-from .storage import ObjectRecord, PartRecord, Storage, UploadRecord
+from .storage import INLINE_MAX, ObjectRecord, PartRecord, Storage, UploadRecord
 from .xmlio import (
     MAX_PARTS,
     document,
@@ -623,7 +624,7 @@ class OssApp:
         return self._respond(ctx, body=document("LocationConstraint", [f"oss-{self.region}"]))
 
     async def get_acl(self, ctx: Ctx) -> web.StreamResponse:
-        if ctx.key and self.storage.get_object(ctx.bucket, ctx.key) is None:
+        if ctx.key and self.storage.get_object(ctx.bucket, ctx.key, data=False) is None:
             raise no_such_key(ctx.key)
         acl = "public-read-write" if ctx.bucket in self.public_buckets else "private"
         if ctx.key:
@@ -635,7 +636,7 @@ class OssApp:
         return self._respond(ctx, body=body)
 
     async def put_object_acl(self, ctx: Ctx) -> web.StreamResponse:
-        if self.storage.get_object(ctx.bucket, ctx.key) is None:
+        if self.storage.get_object(ctx.bucket, ctx.key, data=False) is None:
             raise no_such_key(ctx.key)
         return self._respond(ctx)
 
@@ -809,7 +810,7 @@ class OssApp:
     def _forbid_overwrite(self, ctx: Ctx, bucket: str, key: str) -> None:
         if (
             ctx.headers.get("x-oss-forbid-overwrite") or ""
-        ).lower() == "true" and self.storage.get_object(bucket, key):
+        ).lower() == "true" and self.storage.get_object(bucket, key, data=False):
             raise OssError(
                 409, "FileAlreadyExists", "The object exists and x-oss-forbid-overwrite is true."
             )
@@ -824,15 +825,46 @@ class OssApp:
             )
         return length
 
+    def _reset_at(self, ctx: Ctx, expected: int | None) -> int | None:
+        """Where an injected reset drops the body (None: no reset for this request)."""
+        if not ctx.decision.reset:
+            return None
+        if expected == 0:
+            raise InjectedReset()
+        return max(1, int((expected or 1 << 20) * ctx.decision.reset_fraction))
+
+    async def _receive_inline(self, ctx: Ctx, expected: int) -> tuple[bytes, bytes, int]:
+        """A small body (Content-Length <= INLINE_MAX) into memory: (data, md5, crc).
+
+        Hashing a few KiB on the loop is cheaper than any thread hop.
+        """
+        self._expected_md5(ctx)  # reject a malformed header before reading the body
+        reset_at = self._reset_at(ctx, expected)
+        content = ctx.request.content
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await content.readany():
+            size += len(chunk)
+            self.stats.bytes_received += len(chunk)
+            if reset_at is not None and size >= reset_at:
+                raise InjectedReset()
+            chunks.append(chunk)
+        if size != expected:
+            raise OssError(
+                400,
+                "IncompleteBody",
+                f"The request body has {size} bytes; Content-Length said {expected}.",
+            )
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        md5 = hashlib.md5(data).digest()
+        self._check_md5(ctx, md5)
+        return data, md5, crc64(data)
+
     async def _receive(self, ctx: Ctx) -> tuple[str, int, bytes, int]:
         """Stream the body into a new blob: (blob name, size, md5, crc)."""
         expected = self._body_limit(ctx)
         self._expected_md5(ctx)  # reject a malformed header before reading the body
-        reset_at = None
-        if ctx.decision.reset:
-            if expected == 0:
-                raise InjectedReset()
-            reset_at = max(1, int((expected or 1 << 20) * ctx.decision.reset_fraction))
+        reset_at = self._reset_at(ctx, expected)
         got = await receive_body(
             ctx.request.content, self.storage.new_temp(), self.executor, self.stats,
             limit=MAX_OBJECT_SIZE, expected=expected, reset_at=reset_at,
@@ -847,20 +879,20 @@ class OssApp:
     async def put_object(self, ctx: Ctx) -> web.StreamResponse:
         self._forbid_overwrite(ctx, ctx.bucket, ctx.key)
         content_type, stored = self._object_headers(ctx)
-        blob, size, md5, crc = await self._receive(ctx)
+        expected = self._body_limit(ctx)
+        data: bytes | None = None
+        segments: list[tuple[str, int]] = []
+        if expected is not None and expected <= INLINE_MAX:
+            data, md5, crc = await self._receive_inline(ctx, expected)
+            size = len(data)
+        else:
+            blob, size, md5, crc = await self._receive(ctx)
+            segments.append((blob, size))
         etag = md5.hex().upper()
         rec = ObjectRecord(
-            ctx.bucket,
-            ctx.key,
-            size,
-            etag,
-            crc,
-            time.time(),
-            content_type,
-            stored,
-            "Normal",
-            [(blob, size)],
-        )
+            ctx.bucket, ctx.key, size, etag, crc, time.time(), content_type, stored, "Normal",
+            segments, data,
+        )  # fmt: skip
         self._remove_later(self.storage.put_object(rec))
         headers = {
             "ETag": _quoted(etag),
@@ -913,17 +945,9 @@ class OssApp:
         segments = [(self.storage.link_blob(b), s) for b, s in src.segments]
         now = time.time()
         rec = ObjectRecord(
-            ctx.bucket,
-            ctx.key,
-            src.size,
-            src.etag,
-            src.crc,
-            now,
-            content_type,
-            stored,
-            src.otype,
-            segments,
-        )
+            ctx.bucket, ctx.key, src.size, src.etag, src.crc, now, content_type, stored, src.otype,
+            segments, src.data,
+        )  # fmt: skip
         self._remove_later(self.storage.put_object(rec))
         body = document(
             "CopyObjectResult", [el("ETag", _quoted(rec.etag)), el("LastModified", iso8601(now))]
@@ -937,7 +961,7 @@ class OssApp:
         return self._respond(ctx, status=204)
 
     async def get_object(self, ctx: Ctx) -> web.StreamResponse:
-        rec = self.storage.get_object(ctx.bucket, ctx.key)
+        rec = self.storage.get_object(ctx.bucket, ctx.key, data=ctx.method == "GET")
         if rec is None:
             raise no_such_key(ctx.key)
         headers = {
@@ -996,6 +1020,18 @@ class OssApp:
         self, ctx: Ctx, resp: web.StreamResponse, rec: ObjectRecord, start: int, length: int
     ) -> web.StreamResponse:
         """Stream [start, start+length) of the object: sendfile per segment, or a fault path."""
+        if rec.data is not None:
+            if not (ctx.decision.reset or ctx.decision.corrupt):
+                body = rec.data[start : start + length]
+                await resp.prepare(ctx.request)
+                await resp.write(body)
+                self.stats.bytes_sent += length
+                await resp.write_eof()
+                return resp
+            await resp.prepare(ctx.request)
+            await self._send_faulty(ctx, resp, [(rec.data, start, length)], length)
+            await resp.write_eof()
+            return resp
         plan: list[tuple[BinaryIO, int, int]] = []  # (file, offset, count)
         files: list[BinaryIO] = []
         try:
@@ -1032,7 +1068,11 @@ class OssApp:
                 fobj.close()
 
     async def _send_faulty(
-        self, ctx: Ctx, resp: web.StreamResponse, plan: list[tuple[BinaryIO, int, int]], length: int
+        self,
+        ctx: Ctx,
+        resp: web.StreamResponse,
+        plan: Sequence[tuple[BinaryIO | bytes, int, int]],  # (file or inline bytes, offset, count)
+        length: int,
     ) -> None:
         d = ctx.decision
         stop_at = int(length * d.reset_fraction) if d.reset else length
@@ -1045,9 +1085,12 @@ class OssApp:
             done = 0
             while done < count:
                 n = min(SEND_CHUNK, count - done)
-                chunk = await loop.run_in_executor(
-                    self.executor, os.pread, f.fileno(), n, offset + done
-                )
+                if isinstance(f, bytes):
+                    chunk = f[offset + done : offset + done + n]
+                else:
+                    chunk = await loop.run_in_executor(
+                        self.executor, os.pread, f.fileno(), n, offset + done
+                    )
                 if 0 <= flip_at - sent < len(chunk):
                     buf = bytearray(chunk)
                     buf[flip_at - sent] ^= 0xFF
@@ -1138,7 +1181,11 @@ class OssApp:
             if wanted is not None and wanted[0] < src.size:
                 start, end = wanted[0], min(wanted[1], src.size - 1)
         temp = self.storage.new_temp()
-        paths = [(self.storage.blob_path(b), s) for b, s in src.segments]
+        paths: list[tuple[Path | bytes, int]] = [
+            (self.storage.blob_path(b), s) for b, s in src.segments
+        ]
+        if src.data is not None:
+            paths = [(src.data, src.size)]
         md5, crc = await asyncio.get_running_loop().run_in_executor(
             self.executor, _copy_range, paths, start, end - start + 1, str(temp)
         )
@@ -1253,16 +1300,22 @@ class OssApp:
 
 
 def _copy_range(
-    segments: list[tuple[Any, int]], start: int, length: int, dest: str
+    segments: list[tuple[Path | bytes, int]], start: int, length: int, dest: str
 ) -> tuple[bytes, int]:
-    """Copy a byte range spanning segment files into `dest`, hashing on the way (worker thread)."""
+    """Copy a byte range spanning segment files (or inline bytes) into `dest`, hashing on the
+    way (worker thread)."""
     md5 = hashlib.md5()
     crc = 0
     with open(dest, "wb") as out:
         pos = 0
         for path, size in segments:
             lo, hi = max(start, pos), min(start + length, pos + size)
-            if lo < hi:
+            if lo < hi and isinstance(path, bytes):
+                chunk = path[lo - pos : hi - pos]
+                md5.update(chunk)
+                crc = crc64(chunk, crc)
+                out.write(chunk)
+            elif lo < hi:
                 with open(path, "rb") as f:
                     f.seek(lo - pos)
                     left = hi - lo

@@ -7,6 +7,11 @@ commits, so a dropped connection or a crash never shows a half object. Every
 blob belongs to exactly one row (object or part); a multipart object keeps its
 part blobs as segments (no copy at Complete), and CopyObject hard-links.
 
+Small objects (at most INLINE_MAX bytes, sent with a Content-Length) keep their
+bytes in their own row (`data`) and have no blob: creating a file costs the
+kernel more than everything else in a small PUT (ext4 inode allocation), and a
+row commits atomically with its bytes, so the visibility rule above still holds.
+
 All methods are synchronous and quick (SQLite in WAL mode with
 synchronous=NORMAL: no fsync per commit); the server calls them on its event
 loop thread only. Bulk data work (hashing, writing, unlinking) happens elsewhere.
@@ -24,13 +29,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     crc TEXT NOT NULL, mtime REAL NOT NULL, content_type TEXT NOT NULL, headers TEXT NOT NULL,
-    otype TEXT NOT NULL, segments TEXT NOT NULL, PRIMARY KEY (bucket, key)
+    otype TEXT NOT NULL, segments TEXT NOT NULL, data BLOB, PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
@@ -45,6 +51,10 @@ CREATE TABLE IF NOT EXISTS parts (
 
 Segment = tuple[str, int]  # (blob name, size)
 
+INLINE_MAX = 64 * 1024  # objects up to this size live in their metadata row (no blob file)
+# Every column but `data`: listings never read object bytes.
+_META = "bucket, key, size, etag, crc, mtime, content_type, headers, otype, segments"
+
 
 @dataclass
 class ObjectRecord:
@@ -58,6 +68,7 @@ class ObjectRecord:
     headers: dict[str, str] = field(default_factory=dict)  # x-oss-meta-*, Cache-Control, ...
     otype: str = "Normal"
     segments: list[Segment] = field(default_factory=list)
+    data: bytes | None = None  # the bytes of an inline object (then `segments` is empty)
 
 
 @dataclass
@@ -88,19 +99,19 @@ class Listing:
     next_marker: str
 
 
-def _object(row: sqlite3.Row) -> ObjectRecord:
+def _object(row: tuple[Any, ...]) -> ObjectRecord:
+    """A row of `_META` columns, optionally followed by `data`."""
     return ObjectRecord(
-        bucket=row["bucket"],
-        key=row["key"],
-        size=row["size"],
-        etag=row["etag"],
-        crc=int(row["crc"]),
-        mtime=row["mtime"],
-        content_type=row["content_type"],
-        headers=json.loads(row["headers"]),
-        otype=row["otype"],
-        segments=[(b, s) for b, s in json.loads(row["segments"])],
-    )
+        row[0], row[1], row[2], row[3], int(row[4]), row[5], row[6], json.loads(row[7]),
+        row[8], [(b, s) for b, s in json.loads(row[9])], row[10] if len(row) > 10 else None,
+    )  # fmt: skip
+
+
+def _object_row(rec: ObjectRecord) -> tuple[Any, ...]:
+    return (
+        rec.bucket, rec.key, rec.size, rec.etag, str(rec.crc), rec.mtime, rec.content_type,
+        json.dumps(rec.headers), rec.otype, json.dumps(rec.segments), rec.data,
+    )  # fmt: skip
 
 
 def _part(row: sqlite3.Row) -> PartRecord:
@@ -114,6 +125,11 @@ def _part(row: sqlite3.Row) -> PartRecord:
         row["mtime"],
     )
 
+
+_GET_META = f"SELECT {_META} FROM objects WHERE bucket=? AND key=?"
+_GET_WITH_DATA = f"SELECT {_META}, data FROM objects WHERE bucket=? AND key=?"
+_GET_SEGMENTS = "SELECT segments FROM objects WHERE bucket=? AND key=?"
+_PUT = f"INSERT OR REPLACE INTO objects ({_META}, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
 # Every key that starts with P sorts below P + this (UTF-8 order equals code point order).
 _TOP = "\U0010ffff"
@@ -137,6 +153,9 @@ class Storage:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = [r[1] for r in self.db.execute("PRAGMA table_info(objects)")]
+        if "data" not in columns:  # a root written before objects could be inline
+            self.db.execute("ALTER TABLE objects ADD COLUMN data BLOB")
         self._drop_orphans()
 
     def close(self) -> None:
@@ -207,49 +226,48 @@ class Storage:
 
     # ------------------------------------------------------------------ objects
 
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        row = self.db.execute(
-            "SELECT * FROM objects WHERE bucket=? AND key=?", (bucket, key)
-        ).fetchone()
+    def get_object(self, bucket: str, key: str, data: bool = True) -> ObjectRecord | None:
+        """The object's record; with `data`, also the bytes of an inline object."""
+        sql = _GET_WITH_DATA if data else _GET_META
+        row = self.db.execute(sql, (bucket, key)).fetchone()
         return None if row is None else _object(row)
+
+    def _old_blobs(self, bucket: str, key: str) -> list[str] | None:
+        """The blobs of the current object (None: no object), without reading its bytes."""
+        row = self.db.execute(_GET_SEGMENTS, (bucket, key)).fetchone()
+        return None if row is None else [b for b, _ in json.loads(row[0])]
 
     def put_object(self, rec: ObjectRecord) -> list[str]:
         """Insert or replace; returns the blobs of the replaced object (caller removes them)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            old = self.get_object(rec.bucket, rec.key)
-            self.db.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    rec.bucket, rec.key, rec.size, rec.etag, str(rec.crc), rec.mtime,
-                    rec.content_type, json.dumps(rec.headers), rec.otype, json.dumps(rec.segments),
-                ),
-            )  # fmt: skip
+            old = self._old_blobs(rec.bucket, rec.key)
+            self.db.execute(_PUT, _object_row(rec))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        return [] if old is None else [b for b, _ in old.segments]
+        return old or []
 
     def delete_object(self, bucket: str, key: str) -> list[str]:
-        old = self.get_object(bucket, key)
+        old = self._old_blobs(bucket, key)
         if old is None:
             return []
         self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
-        return [b for b, _ in old.segments]
+        return old
 
     def _keys_from(self, bucket: str, start: str, inclusive: bool) -> Iterator[ObjectRecord]:
         op = ">=" if inclusive else ">"
         while True:
             rows = self.db.execute(
-                f"SELECT * FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT 1000",
+                f"SELECT {_META} FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT 1000",
                 (bucket, start),
             ).fetchall()
             for row in rows:
                 yield _object(row)
             if len(rows) < 1000:
                 return
-            start, op = rows[-1]["key"], ">"
+            start, op = rows[-1][1], ">"
 
     def list_objects(
         self, bucket: str, prefix: str, after: str, delimiter: str, max_keys: int
@@ -371,16 +389,8 @@ class Storage:
             parts = self.list_parts(upload_id)
             garbage = [p.blob for p in parts if p.number not in used]
             if rec is not None:
-                old = self.get_object(rec.bucket, rec.key)
-                if old is not None:
-                    garbage += [b for b, _ in old.segments]
-                self.db.execute(
-                    "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        rec.bucket, rec.key, rec.size, rec.etag, str(rec.crc), rec.mtime,
-                        rec.content_type, json.dumps(rec.headers), rec.otype, json.dumps(rec.segments),
-                    ),
-                )  # fmt: skip
+                garbage += self._old_blobs(rec.bucket, rec.key) or []
+                self.db.execute(_PUT, _object_row(rec))
             self.db.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             self.db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
             self.db.execute("COMMIT")
