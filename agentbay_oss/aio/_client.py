@@ -42,6 +42,7 @@ from ..errors import (
 )
 from ..protocol import xml as oxml
 from ..protocol.signing import Credentials, encode_query, mask_secret, sign_v1, sign_v4
+from ._hops import HopBatcher
 
 log = logging.getLogger("agentbay_oss.aio")
 T = TypeVar("T")
@@ -231,6 +232,7 @@ class HttpCore:
         self._sem: asyncio.Semaphore | None = None
         self._buffers: list[bytearray] = []
         self.closed = False
+        self.hops = HopBatcher()  # small-file reads and writes, many per thread hop
 
     @property
     def session(self) -> aiohttp.ClientSession:

@@ -228,7 +228,7 @@ async def download_single(
             # Written after the request slot is released: disk time does not idle a slot.
             if len(body) != length:
                 raise IntegrityError(f"{where}: body cut short ({len(body)} of {length})")
-            crc = await asyncio.to_thread(_files.write_small, dest, [body], server_crc, where)
+            crc = await client.core.hops.call(_files.write_small, dest, [body], server_crc, where)
             return len(body), got_etag, crc
         return got[0], got_etag, got[1]
 

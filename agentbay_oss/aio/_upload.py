@@ -99,7 +99,7 @@ async def put_small(
 
     async def op() -> tuple[str, int, int]:
         if tiny:  # read before taking a request slot: disk time does not idle a slot
-            data, md5, crc, _ = await asyncio.to_thread(_files.read_whole, path, info)
+            data, md5, crc, _ = await client.core.hops.call(_files.read_whole, path, info)
         async with client.core.slot():
             if not tiny:  # bigger bodies are read inside the slot, so memory stays bounded
                 data, md5, crc, _ = await asyncio.to_thread(_files.read_whole, path, info)
