@@ -70,7 +70,12 @@ def _filename(content_disposition: str | None, url: str) -> str:
 
 
 async def put_url(
-    core: HttpCore, url: str, path: str, info: _files.SourceInfo | None, progress: Progress
+    core: HttpCore,
+    url: str,
+    path: str,
+    info: _files.SourceInfo | None,
+    progress: Progress,
+    prefetched: _files.SmallBody | None = None,
 ) -> TransferredObject:
     where = safe_url(url)
     known = info if info is not None else (await asyncio.to_thread(_files.stat_source, path))[1]
@@ -78,6 +83,9 @@ async def put_url(
 
     async def op() -> tuple[str, int]:
         async with core.slot():
+            if prefetched is not None:  # read by the directory walker
+                async with core.open_url("PUT", url, {}, prefetched.data, where) as r:
+                    return r.headers.get("ETag", ""), _check(r.headers, prefetched.crc, where)
             if size <= SMALL_INLINE or size < core.config.multipart_threshold:
                 data, _, crc, _ = await asyncio.to_thread(_files.read_whole, path, known)
                 async with core.open_url("PUT", url, {}, data, where) as r:
@@ -168,7 +176,7 @@ async def upload_url(core: HttpCore, url: str, path: str, progress: Progress) ->
             return
         target = f"{base}/{rel}"
         info = _files.SourceInfo(item.size, item.mtime_ns)
-        outcome.add(await put_url(core, target, item.path, info, progress))
+        outcome.add(await put_url(core, target, item.path, info, progress, item.body))
 
     pipe = Pipeline(core.config.concurrency * 2, handle, "upload")
     await pipe.run(lambda: walk_tree(path, progress), lambda it: it.path)

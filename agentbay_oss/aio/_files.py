@@ -264,6 +264,19 @@ def make_dirs(path: Path) -> None:
 # ---------------------------------------------------------------------------- tree walking
 
 
+def _prefetch(items: list[WalkItem]) -> None:
+    budget = PREFETCH_BUDGET
+    for item in items:
+        if item.error or item.is_dir_marker or not 0 < item.size <= min(PREFETCH_MAX, budget):
+            continue
+        try:
+            data, md5, crc, _ = read_whole(item.path, SourceInfo(item.size, item.mtime_ns))
+        except (OSError, InvalidInputError, LocalFileError):
+            continue  # read again when its turn comes, which reports the problem properly
+        item.body = SmallBody(data, md5, crc)
+        budget -= item.size
+
+
 def _walk_error(exc: OSError) -> tuple[str, str]:
     """(error, hint) for an entry of an upload tree that cannot be read."""
     if exc.errno == errno.ELOOP:
@@ -275,7 +288,22 @@ def _walk_error(exc: OSError) -> tuple[str, str]:
     return exc.strerror or str(exc), ""
 
 
+# Small files are read by the walker, in the thread hop that lists them: for 10,000 x 4 KiB
+# files a hop per file cost more CPU than reading the file. Bounded per batch.
+PREFETCH_MAX = 64 * 1024
+PREFETCH_BUDGET = 2 * 1024 * 1024
+
+
 @dataclass(frozen=True)
+class SmallBody:
+    """A small file's bytes, read and checked against the walker's stat."""
+
+    data: bytes
+    md5: str  # base64, for Content-MD5
+    crc: int
+
+
+@dataclass
 class WalkItem:
     path: str
     rel: tuple[str, ...]
@@ -284,6 +312,7 @@ class WalkItem:
     is_dir_marker: bool = False
     error: str = ""
     hint: str = ""  # what to do about `error`
+    body: SmallBody | None = None  # read ahead by the walker (small files only)
 
 
 class TreeWalker:
@@ -308,6 +337,7 @@ class TreeWalker:
             if not self._dirs:
                 break
             self._scan(*self._dirs.pop())
+        _prefetch(out)
         return out
 
     def _scan(self, directory: str, rel: tuple[str, ...]) -> None:

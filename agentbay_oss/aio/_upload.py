@@ -75,12 +75,13 @@ async def upload_file(
     path: str,
     info: _files.SourceInfo | None,
     progress: Progress,
+    body: _files.SmallBody | None = None,
 ) -> TransferredObject:
     known = info if info is not None else (await asyncio.to_thread(_files.stat_source, path))[1]
     if known.size >= client.core.config.multipart_threshold and known.size > 0:
         obj = await put_multipart(client, bucket, key, path, progress)
     else:
-        obj = await put_small(client, bucket, key, path, known, progress)
+        obj = await put_small(client, bucket, key, path, known, progress, body)
     await progress.file_done(key)
     return obj
 
@@ -92,13 +93,16 @@ async def put_small(
     path: str,
     info: _files.SourceInfo | None,
     progress: Progress,
+    body: _files.SmallBody | None = None,
 ) -> TransferredObject:
     where = f"PUT oss://{bucket}/{key}"
 
-    tiny = info is not None and info.size <= TINY
+    tiny = info is not None and info.size <= TINY  # (a walker's body is always tiny)
 
     async def op() -> tuple[str, int, int]:
-        if tiny:  # read before taking a request slot: disk time does not idle a slot
+        if body is not None:  # read by the directory walker
+            data, md5, crc = body.data, body.md5, body.crc
+        elif tiny:  # read before taking a request slot: disk time does not idle a slot
             data, md5, crc, _ = await client.core.hops.call(_files.read_whole, path, info)
         async with client.core.slot():
             if not tiny:  # bigger bodies are read inside the slot, so memory stays bounded
@@ -339,7 +343,7 @@ async def upload_dir(
         key = prefix + rel
         validate_key(key)
         info = _files.SourceInfo(item.size, item.mtime_ns)
-        obj = await upload_file(client, bucket, key, item.path, info, progress)
+        obj = await upload_file(client, bucket, key, item.path, info, progress, item.body)
         outcome.add(obj)
 
     workers = client.core.config.concurrency * 2

@@ -229,9 +229,11 @@ def test_source_changing_during_upload_is_reported_not_mixed(
 def test_file_changing_in_a_directory_upload_is_reported_not_stored(
     creds: Any, bucket: str, tmp_path: Path
 ) -> None:
+    # 100 KiB files: above the walker's read-ahead size, so each is read when its turn comes,
+    # after the change below.
     tree = tmp_path / "tree"
     for i in range(20):
-        write_file(tree / f"f{i:02d}.bin", 1000 + i)
+        write_file(tree / f"f{i:02d}.bin", 100 * 1024 + i)
     last = tree / "f19.bin"
 
     async def main() -> None:
@@ -243,6 +245,31 @@ def test_file_changing_in_a_directory_upload_is_reported_not_stored(
     run(main())
     keys, uploads = remote_state(peer_bucket(creds, bucket))
     assert keys == [f"t/f{i:02d}.bin" for i in range(19)] and uploads == []
+
+
+def test_small_file_changing_after_the_walker_read_it_stores_the_bytes_read(
+    creds: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Small files are read (and checked unchanged across the read) by the directory walker,
+    ahead of their upload: a later change is not seen, and the object holds the file exactly
+    as it was read, never a mix of old and new bytes."""
+    tree = tmp_path / "tree"
+    for i in range(20):
+        write_file(tree / f"f{i:02d}.bin", 1000 + i)
+    last = tree / "f19.bin"
+    before = last.read_bytes()
+
+    async def main() -> None:
+        async with oss_session(creds, SERIAL) as oss:
+            r = await oss.upload(bucket, "t2", str(tree), progress=_after_bytes(1, _grow(last)))
+            assert r.success, r.error_message
+
+    run(main())
+    assert last.read_bytes() != before  # the change did happen, during the upload
+    peer = peer_bucket(creds, bucket)
+    assert peer.get_object("t2/f19.bin").read() == before
+    keys, uploads = remote_state(peer)
+    assert len([k for k in keys if k.startswith("t2/")]) == 20 and uploads == []
 
 
 @pytest.mark.parametrize("how", ["cancelled", "bad crc on every part"])
