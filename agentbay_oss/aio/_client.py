@@ -223,6 +223,12 @@ def error_from_response(
 # ---------------------------------------------------------------------------- HTTP core
 
 
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark an abandoned future's outcome as seen (no 'exception never retrieved' noise)."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 class HttpCore:
     """Connection pool, request semaphore and the retry loop of one session."""
 
@@ -572,15 +578,26 @@ class OssClient:
     async def iter_list(
         self, bucket: str, prefix: str, delimiter: str | None = None
     ) -> AsyncIterator[oxml.ListPage]:
+        """Pages of a listing. The next page is requested while the caller works through the
+        current one: a directory download otherwise idled its workers at every page boundary."""
         token = ""
-        while True:
-            page = await self.list_page(bucket, prefix, token, delimiter)
-            yield page
-            if not page.is_truncated:
-                return
-            if page.next_token == token:
-                raise ProtocolError("the listing did not advance; giving up")
-            token = page.next_token
+        ahead: asyncio.Future[oxml.ListPage] | None = asyncio.ensure_future(
+            self.list_page(bucket, prefix, token, delimiter)
+        )
+        try:
+            while ahead is not None:
+                page = await ahead
+                ahead = None
+                if page.is_truncated:
+                    if page.next_token == token:
+                        raise ProtocolError("the listing did not advance; giving up")
+                    token = page.next_token
+                    ahead = asyncio.ensure_future(self.list_page(bucket, prefix, token, delimiter))
+                yield page
+        finally:
+            if ahead is not None and not ahead.done():
+                ahead.cancel()
+                ahead.add_done_callback(_retrieve)
 
     def describe(self) -> dict[str, Any]:
         return {

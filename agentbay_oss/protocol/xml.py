@@ -161,15 +161,18 @@ def parse_complete_multipart(body: bytes) -> str:
 
 
 def _parse_time(text: str) -> datetime | None:
+    # fromisoformat is C and ~20x faster than strptime (one call per listed object); the
+    # "Z" suffix is spelled out for Python 3.10, which does not read it.
     if not text:
         return None
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            parsed = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
         except ValueError:
             return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def parse_list_objects(body: bytes) -> ListPage:
