@@ -12,14 +12,14 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import itertools
 import logging
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
@@ -168,8 +168,32 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_time(ts: float) -> str:
-    return formatdate(int(ts), usegmt=True)
+    """RFC 1123 date in GMT, as email.utils.formatdate(usegmt=True) writes it, but 5x cheaper."""
+    t = time.gmtime(int(ts))
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
+
+
+class RequestIds:
+    """x-oss-request-id values: 24 upper-case hex digits, a random prefix and a counter
+    (cheaper than a uuid4 per request; unique within a server's life)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex().upper()
+        self._count = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012X}"
+
+
+new_request_id = RequestIds()
 
 
 def _parse_http_time(text: str) -> float | None:
@@ -394,7 +418,7 @@ class OssApp:
     # ------------------------------------------------------------------ edge
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        ctx = Ctx(request, uuid.uuid4().hex[:24].upper())
+        ctx = Ctx(request, new_request_id())
         try:
             resp = await self._handle(ctx)
         except OssError as err:
@@ -419,9 +443,9 @@ class OssApp:
         raise ConnectionResetError("fault injection: connection dropped")
 
     def _common(self, ctx: Ctx, resp: web.StreamResponse) -> None:
+        # No Date here: aiohttp adds it (formatted once a second).
         resp.headers["x-oss-request-id"] = ctx.request_id
         resp.headers["Server"] = "AliyunOSS"
-        resp.headers["Date"] = http_time(time.time())
 
     async def _error(self, ctx: Ctx, err: OssError) -> web.StreamResponse:
         body = error_body(err, ctx.request_id, ctx.request.host or "localhost")
@@ -1005,6 +1029,15 @@ class OssApp:
                 start, end, status = wanted[0], min(wanted[1], rec.size - 1), 206
                 headers["Content-Range"] = f"bytes {start}-{end}/{rec.size}"
         length = end - start + 1
+        d = ctx.decision
+        if rec.data is not None and ctx.method == "GET" and not (d.reset or d.corrupt):
+            # Headers and body in one send (a StreamResponse sends its headers on their own).
+            whole = start == 0 and length == rec.size
+            body = rec.data if whole else rec.data[start : start + length]
+            small = web.Response(status=status, body=body, headers=headers)
+            self._common(ctx, small)
+            self.stats.bytes_sent += length
+            return small
         resp = web.StreamResponse(status=status, headers=headers)
         resp.content_length = length
         self._common(ctx, resp)
@@ -1020,14 +1053,7 @@ class OssApp:
         self, ctx: Ctx, resp: web.StreamResponse, rec: ObjectRecord, start: int, length: int
     ) -> web.StreamResponse:
         """Stream [start, start+length) of the object: sendfile per segment, or a fault path."""
-        if rec.data is not None:
-            if not (ctx.decision.reset or ctx.decision.corrupt):
-                body = rec.data[start : start + length]
-                await resp.prepare(ctx.request)
-                await resp.write(body)
-                self.stats.bytes_sent += length
-                await resp.write_eof()
-                return resp
+        if rec.data is not None:  # an inline object, with a fault to inject
             await resp.prepare(ctx.request)
             await self._send_faulty(ctx, resp, [(rec.data, start, length)], length)
             await resp.write_eof()
@@ -1361,7 +1387,7 @@ class OssRequestHandler(RequestHandler):
         else:
             text = (message or "").splitlines()[0][:200] if message else "bad request"
             err = OssError(status, code, f"The HTTP request could not be parsed: {text}")
-        rid = uuid.uuid4().hex[:24].upper()
+        rid = new_request_id()
         body = error_body(err, rid, "localhost")
         resp = web.Response(status=status, body=body, content_type="application/xml")
         resp.headers["x-oss-request-id"] = rid

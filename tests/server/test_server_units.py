@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import random
+import re
 import time
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 
 from agentbay_oss.server.app import (
+    RequestIds,
     check_conditions,
+    http_time,
     operation,
     parse_range,
     parse_target,
@@ -185,3 +190,17 @@ def test_sink_writes_many_tiny_chunks(tmp_path: Path) -> None:
     data = b"".join(chunks)
     assert path.read_bytes() == data
     assert sink.md5.digest() == hashlib.md5(data).digest() and sink.crc == crc64(data)
+
+
+def test_http_time_matches_formatdate() -> None:
+    rng = random.Random(5)
+    stamps = [0.0, 951782400.5, 1e9, 4102444799.0] + [rng.uniform(0, 4e9) for _ in range(300)]
+    for ts in stamps:
+        assert http_time(ts) == formatdate(int(ts), usegmt=True)
+
+
+def test_request_ids_are_unique_oss_shaped() -> None:
+    ids = RequestIds()
+    seen = [ids() for _ in range(1000)]
+    assert len(set(seen)) == 1000
+    assert all(re.fullmatch(r"[0-9A-F]{24}", i) for i in seen)
