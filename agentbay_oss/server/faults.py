@@ -92,13 +92,18 @@ class FaultInjector:
 
     def decide(self) -> Decision:
         c = self._config
+        quiet = not (
+            c.fail_rate or c.reset_rate or c.corrupt_rate or c.bad_crc_rate or c.throttle_rate
+        )
+        if quiet and c.seed is None:
+            return NO_FAULT  # unseeded draws are not replayable anyway: skip them
         with self._lock:
             if c.seed_epoch != self._epoch:  # a seed set at runtime restarts the sequence
                 self._epoch = c.seed_epoch
                 self._rng = random.Random(c.seed)
             # Always seven draws, so one rate never shifts the decisions of another.
             r = [self._rng.random() for _ in range(7)]
-        if not (c.fail_rate or c.reset_rate or c.corrupt_rate or c.bad_crc_rate or c.throttle_rate):
+        if quiet:
             return NO_FAULT
         return Decision(
             throttle=r[0] < c.throttle_rate,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from datetime import datetime, timezone
 from email.utils import formatdate
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from agentbay_oss.server.app import (
     parse_target,
     strict_unquote,
 )
+from agentbay_oss.server.auth import _v4_timestamp
 from agentbay_oss.server.errors import OssError
 from agentbay_oss.server.faults import FaultConfig, FaultInjector
 from agentbay_oss.server.storage import ObjectRecord, Storage
@@ -204,3 +206,14 @@ def test_request_ids_are_unique_oss_shaped() -> None:
     seen = [ids() for _ in range(1000)]
     assert len(set(seen)) == 1000
     assert all(re.fullmatch(r"[0-9A-F]{24}", i) for i in seen)
+
+
+def test_v4_stamp_parsing() -> None:
+    for stamp in ("20261125T082326Z", "20000229T235959Z", "19700101T000000Z"):
+        expected = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        assert _v4_timestamp(stamp) == expected.timestamp()
+    for bad in ("20261325T000000Z", "20261125T082326", "2026-11-25T08:23Z", "+0261125T082326Z",
+                "20261125 082326Z", "20261131T000000Z", "２0261125T082326Z", ""):  # fmt: skip
+        with pytest.raises(OssError) as err:
+            _v4_timestamp(bad)
+        assert err.value.code == "AccessDenied"
