@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from email.utils import formatdate
 from pathlib import Path
@@ -106,12 +107,13 @@ def test_operation_names() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Storage:
+def store(tmp_path: Path) -> Iterator[Storage]:
     s = Storage(tmp_path)
     s.create_bucket("b")
     for key in ["a/1", "a/2", "a/b/3", "b", "c/", "c/x", "d", "e/f/g", "\U0010ffffz/1"]:
         s.put_object(_rec(key))
-    return s
+    yield s
+    s.close()
 
 
 def _walk(store: Storage, prefix: str, delimiter: str, page: int) -> list[str]:
@@ -160,6 +162,7 @@ def test_storage_reopen_and_orphans(tmp_path: Path) -> None:
     assert rec is not None and s2.blob_path(blob).read_bytes() == b"data"
     assert not s2.blob_path(orphan).exists()
     assert list((tmp_path / "tmp").iterdir()) == []
+    s2.close()
 
 
 def test_fault_decisions_follow_the_seed() -> None:
