@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -220,3 +221,28 @@ def test_v4_stamp_parsing() -> None:
         with pytest.raises(OssError) as err:
             _v4_timestamp(bad)
         assert err.value.code == "AccessDenied"
+
+
+def test_storage_opens_a_root_from_before_inline_objects(tmp_path: Path) -> None:
+    # The objects table as servers without inline objects wrote it: no `data` column.
+    db = sqlite3.connect(tmp_path / "meta.sqlite3")
+    db.executescript(
+        """CREATE TABLE buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
+        CREATE TABLE objects (
+            bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+            crc TEXT NOT NULL, mtime REAL NOT NULL, content_type TEXT NOT NULL,
+            headers TEXT NOT NULL, otype TEXT NOT NULL, segments TEXT NOT NULL,
+            PRIMARY KEY (bucket, key)) WITHOUT ROWID;
+        INSERT INTO buckets VALUES ('b', 0);
+        INSERT INTO objects VALUES ('b', 'old', 0, 'E', '0', 0, 't', '{}', 'Normal', '[]');"""
+    )
+    db.commit()
+    db.close()
+    s = Storage(tmp_path)
+    old = s.get_object("b", "old")
+    assert old is not None and old.data is None and old.segments == []
+    s.put_object(ObjectRecord("b", "new", 3, "E", 1, 0.0, "t", data=b"abc"))
+    new = s.get_object("b", "new")
+    assert new is not None and new.data == b"abc"
+    assert s.get_object("b", "new", data=False) == ObjectRecord("b", "new", 3, "E", 1, 0.0, "t")
+    s.close()
