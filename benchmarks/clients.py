@@ -115,7 +115,7 @@ def _our_args(ctx: Ctx) -> tuple[str, str, str]:
 
 @client("big", "files")
 def c_agentbay_async(ctx: Ctx, timer: TimerLike) -> None:
-    from agentbay_oss.aio import AsyncAgentBay  # type: ignore[attr-defined]
+    from agentbay_oss.aio import AsyncAgentBay
 
     async def run() -> None:
         agent_bay = AsyncAgentBay(config=_transfer_config(ctx))
@@ -145,7 +145,7 @@ def c_agentbay_async(ctx: Ctx, timer: TimerLike) -> None:
 
 @client("big", "files")
 def c_agentbay_sync(ctx: Ctx, timer: TimerLike) -> None:
-    from agentbay_oss import AgentBay  # type: ignore[attr-defined]
+    from agentbay_oss import AgentBay
 
     agent_bay = AgentBay(config=_transfer_config(ctx))
     created = agent_bay.create()

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import sys
 import time
 import traceback
@@ -152,12 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         out["error"] = f"{type(e).__name__}: {e}"[:400].replace(ctx.sk, "***")
         print(tb.replace(ctx.sk, "***"), file=sys.stderr)
     finally:
-        if a.direction == "down":
-            # Free the disk at once: a full run moves tens of GiB.
-            if ctx.dest.is_dir():
-                shutil.rmtree(ctx.dest, ignore_errors=True)
-            else:
-                ctx.dest.unlink(missing_ok=True)
+        if a.direction == "down" and ctx.kind == "big":
+            # Free the disk at once: a full run moves tens of GiB. (Trees of small files are
+            # removed by the harness, see Bench.measure.)
+            ctx.dest.unlink(missing_ok=True)
     out.update(
         seconds=timer.seconds,
         cpu_user=timer.cpu_user,

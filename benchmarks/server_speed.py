@@ -37,7 +37,7 @@ async def _body(total: int, block: bytes) -> AsyncIterator[bytes]:
         sent += n
 
 
-async def run(endpoint: str, total: int) -> tuple[float, float]:
+async def run(endpoint: str, total: int) -> tuple[float, float, float]:
     block = os.urandom(BLOCK)
     url = f"{endpoint}/bench/big-object"
     async with aiohttp.ClientSession(auto_decompress=False) as session:
