@@ -179,8 +179,7 @@ def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) ->
     for d, name in (("up", "upload"), ("down", "download")):
         # Which raw it is matters: one loopback stream is cheaper per byte than N of them.
         for raw, what in (("raw-n", "raw-n (same concurrency)"), ("raw-1", "raw-1 (one stream)")):
-            got = ratio(t, "1gib", d, raw)
-            rows_.append(_target(f"1 GiB {name}, detail", 0.8, got, what))
+            rows_.append(_target(f"1 GiB {name}, detail", 0.8, ratio(t, "1gib", d, raw), what))
     for d, name in (("up", "upload"), ("down", "download")):
         lbl = f"small files {name}"
         row = _target(lbl, 3.0, ratio(t, "small", d, "oss2-loop"), "oss2 loop")
