@@ -131,13 +131,35 @@ class AsyncOss:
         return result
 
     async def _guard(self, cls: type[R], what: str, fn: Callable[[], Awaitable[R]]) -> R:
+        """Run one operation as its own task, so that deleting the session can cancel it (and
+        wait for its cleanup) without cancelling the caller, who gets a failed result."""
+        session = self._session
+        inner = asyncio.ensure_future(self._run(cls, what, fn))
+        session._running.add(inner)
+        try:
+            return await inner
+        except asyncio.CancelledError:
+            if inner.cancelled() and session._deleting and not _cancel_requested():
+                return self._fail(
+                    cls,
+                    what,
+                    SessionClosedError(
+                        "the session was deleted while this ran; nothing was left half-done",
+                        hint="create a new session and run it again",
+                    ),
+                )
+            raise
+        finally:
+            session._running.discard(inner)
+
+    async def _run(self, cls: type[R], what: str, fn: Callable[[], Awaitable[R]]) -> R:
         try:
             return await fn()
         except Exception as exc:
             return self._fail(cls, what, exc)
 
     def _require(self) -> OssClient:
-        if self._session.core.closed:
+        if self._session.deleted:
             raise SessionClosedError(
                 "this session was deleted",
                 hint="create a new session with AsyncAgentBay.create()",
@@ -346,7 +368,7 @@ class AsyncOss:
         return await self._guard(OSSDownloadResult, f"Download of {where}", run)
 
     def _require_open(self) -> None:
-        if self._session.core.closed:
+        if self._session.deleted:
             raise SessionClosedError(
                 "this session was deleted", hint="create a new session with AsyncAgentBay.create()"
             )
@@ -429,6 +451,13 @@ def _url_label(url: Any) -> str:
     return safe_url(url) if isinstance(url, str) else repr(url)
 
 
+def _cancel_requested() -> bool:
+    """Whether the current task itself is being cancelled (Python >= 3.11 can tell)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
+
+
 def _check_key_arg(key: Any, allow_empty: bool = False) -> str:
     if not isinstance(key, str):
         raise InvalidInputError(f"object key must be a string, got {type(key).__name__}")
@@ -446,17 +475,28 @@ class AsyncSession:
         self.core = HttpCore(config)
         self.oss = AsyncOss(self)
         self._agent_bay = agent_bay
+        self._running: set[asyncio.Future[Any]] = set()  # operations in flight (AsyncOss._guard)
+        self._deleting = False
 
     def __repr__(self) -> str:
-        return f"<AsyncSession {self.session_id}{' deleted' if self.core.closed else ''}>"
+        return f"<AsyncSession {self.session_id}{' deleted' if self.deleted else ''}>"
 
     @property
     def deleted(self) -> bool:
-        return self.core.closed
+        return self._deleting or self.core.closed
 
     async def delete(self) -> ApiResponse:
-        """Close connections; the session cannot be used afterwards."""
+        """Stop the operations still running (each aborts its multipart upload or removes its
+        temp file, which needs the connections, and reports failure), then close the
+        connections; the session cannot be used afterwards."""
         try:
+            self._deleting = True
+            me = asyncio.current_task()
+            running = [t for t in self._running if t is not me]
+            for t in running:
+                t.cancel()
+            if running:
+                await asyncio.wait(running)
             await self.core.close()
             if self._agent_bay is not None:
                 self._agent_bay._sessions.discard(self)
