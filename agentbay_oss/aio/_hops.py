@@ -72,8 +72,14 @@ class HopBatcher:
                     batch.append(item)
             if not batch:
                 continue
+            try:
+                done = loop.run_in_executor(None, _run_all, [c for c, _ in batch])
+            except Exception as exc:  # e.g. the executor is shut down: fail these calls, not hang
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
             self._running += 1
-            done = loop.run_in_executor(None, _run_all, [c for c, _ in batch])
             done.add_done_callback(functools.partial(self._finish, loop, batch))
 
     def _finish(

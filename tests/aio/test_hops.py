@@ -116,3 +116,19 @@ async def test_quick_calls_use_one_hop_at_a_time(monkeypatch: pytest.MonkeyPatch
     for _ in range(3):
         await asyncio.gather(*(hops.call(quick) for _ in range(50)))
     assert peak == 1
+
+
+async def test_calls_fail_instead_of_hanging_when_no_thread_can_be_had(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hops = _hops.HopBatcher()
+    loop = asyncio.get_running_loop()
+
+    def refuse(*args: Any) -> Any:
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    monkeypatch.setattr(loop, "run_in_executor", refuse)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        await asyncio.wait_for(hops.call(lambda: 1), 5)
+    monkeypatch.undo()
+    assert await asyncio.wait_for(hops.call(lambda: 2), 5) == 2  # no lane was leaked
