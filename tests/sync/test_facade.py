@@ -267,3 +267,40 @@ def test_dropped_session_releases_its_connections(creds: Creds, bucket: str) -> 
     run(background_deletes_done())
     assert async_session.deleted
     agent_bay.close()
+
+
+def test_deleting_a_session_from_another_thread_stops_its_blocking_upload(
+    creds: Creds, bucket: str, oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    agent_bay = AgentBay(config=SMALL_PARTS)
+    session = agent_bay.create().session
+    assert session.oss.env_init(
+        creds.access_key_id,
+        creds.access_key_secret,
+        securityToken=creds.security_token,
+        endpoint=creds.endpoint,
+        region=creds.region,
+    ).success
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(3 * 1024 * KiB))
+    deleted: list[object] = []
+    deleter: list[threading.Thread] = []
+
+    def hook(event: ProgressEvent) -> None:
+        # Hooks run on the loop thread, where blocking calls are refused: delete from a thread.
+        if event.bytes_done and not deleter:
+            deleter.append(threading.Thread(target=lambda: deleted.append(session.delete())))
+            deleter[0].start()
+
+    oss_server.faults = FaultConfig(latency_ms=50)
+    try:
+        result = session.oss.upload(bucket, "big.bin", str(src), progress=hook)  # type: ignore[arg-type]
+    finally:
+        oss_server.faults = FaultConfig()
+    deleter[0].join(10)
+    assert not result.success and "session was deleted" in result.error_message
+    assert len(deleted) == 1 and getattr(deleted[0], "success", False)
+    peer = _oss2_bucket(creds, bucket)
+    assert list(oss2.MultipartUploadIterator(peer)) == []
+    assert not peer.object_exists("big.bin")
+    agent_bay.close()
