@@ -14,19 +14,17 @@ import functools
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future as ThreadFuture
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 Call = tuple[Callable[[], Any], "asyncio.Future[Any]"]
-Outcomes = tuple[list[tuple[bool, Any]], float]
-
+Outcomes = tuple[list[tuple[bool, Any]], float]  # per call (ok, value or exception); s per call
 
 SLOW_CALL = 0.002  # seconds per call above which more hops run side by side
 
 
-def _run_all(calls: list[Callable[[], Any]]) -> tuple[list[tuple[bool, Any]], float]:
+def _run_all(calls: list[Callable[[], Any]]) -> Outcomes:
     """In the worker thread: each call's (ok, value or exception), one failure not stopping
     the rest; and the mean seconds per call."""
     out: list[tuple[bool, Any]] = []
@@ -86,7 +84,7 @@ class HopBatcher:
         self,
         loop: asyncio.AbstractEventLoop,
         batch: list[Call],
-        done: asyncio.Future[Outcomes] | ThreadFuture[Outcomes],
+        done: asyncio.Future[Outcomes],
     ) -> None:
         self._running -= 1
         exc = asyncio.CancelledError() if done.cancelled() else done.exception()
