@@ -78,44 +78,40 @@ async def test_a_caller_cancelled_before_its_hop_never_runs() -> None:
     assert ran == ["kept"]
 
 
+class _Overlap:
+    """A blocking call that records how many copies of it ran at the same time."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        if self.seconds:
+            time.sleep(self.seconds)
+        with self.lock:
+            self.now -= 1
+
+
 async def test_slow_calls_run_side_by_side() -> None:
     hops = _hops.HopBatcher(max_lanes=4)
-    lock = threading.Lock()
-    now = 0
-    peak = 0
-
-    def slow() -> None:
-        nonlocal now, peak
-        with lock:
-            now += 1
-            peak = max(peak, now)
-        time.sleep(0.01)
-        with lock:
-            now -= 1
-
+    slow = _Overlap(0.01)
     await hops.call(slow)  # teaches the batcher that calls are slow
     await asyncio.gather(*(hops.call(slow) for _ in range(16)))
-    assert peak > 1
+    assert slow.peak > 1
 
 
 async def test_quick_calls_use_one_hop_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_hops, "SLOW_CALL", 60.0)  # "quick" even if this machine stalls a thread
     hops = _hops.HopBatcher(max_lanes=4)
-    lock = threading.Lock()
-    now = 0
-    peak = 0
-
-    def quick() -> None:
-        nonlocal now, peak
-        with lock:
-            now += 1
-            peak = max(peak, now)
-        with lock:
-            now -= 1
-
+    quick = _Overlap(0)
     for _ in range(3):
         await asyncio.gather(*(hops.call(quick) for _ in range(50)))
-    assert peak == 1
+    assert quick.peak == 1
 
 
 async def test_calls_fail_instead_of_hanging_when_no_thread_can_be_had(

@@ -214,8 +214,10 @@ def test_ctrl_c_during_ranged_download_leaves_no_temp_file(
     assert (dest_dir / "big.bin").read_bytes() == b"previous version"
 
 
-def test_deleted_session_is_a_clear_error(creds: Creds, bucket: str, tmp_path: Path) -> None:
-    agent_bay = AgentBay()
+def _blocking_session(
+    creds: Creds, config: TransferConfig | None = None
+) -> tuple[AgentBay, Session]:
+    agent_bay = AgentBay(config=config)
     session = agent_bay.create().session
     assert session.oss.env_init(
         creds.access_key_id,
@@ -224,6 +226,11 @@ def test_deleted_session_is_a_clear_error(creds: Creds, bucket: str, tmp_path: P
         endpoint=creds.endpoint,
         region=creds.region,
     ).success
+    return agent_bay, session
+
+
+def test_deleted_session_is_a_clear_error(creds: Creds, bucket: str, tmp_path: Path) -> None:
+    agent_bay, session = _blocking_session(creds)
     assert session.delete().success
     assert session.deleted
     src = tmp_path / "f.txt"
@@ -272,15 +279,7 @@ def test_dropped_session_releases_its_connections(creds: Creds, bucket: str) -> 
 def test_deleting_a_session_from_another_thread_stops_its_blocking_upload(
     creds: Creds, bucket: str, oss_server: LocalOssServer, tmp_path: Path
 ) -> None:
-    agent_bay = AgentBay(config=SMALL_PARTS)
-    session = agent_bay.create().session
-    assert session.oss.env_init(
-        creds.access_key_id,
-        creds.access_key_secret,
-        securityToken=creds.security_token,
-        endpoint=creds.endpoint,
-        region=creds.region,
-    ).success
+    agent_bay, session = _blocking_session(creds, SMALL_PARTS)
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(3 * 1024 * KiB))
     deleted: list[object] = []
