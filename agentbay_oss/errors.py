@@ -7,13 +7,7 @@ contain a secret (the transport masks signatures, tokens and presigned query str
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import socket
-import ssl
 from typing import Any
-
-import aiohttp
 
 
 class OssError(Exception):
@@ -126,51 +120,3 @@ class IntegrityError(OssError):
 
 class ProtocolError(OssError):
     """The server answered something that is not OSS (garbage XML, HTML, missing headers)."""
-
-
-def from_exception(exc: BaseException, where: str) -> OssError:
-    """Map a library or OS exception to an OssError; `where` names the endpoint or path."""
-    if isinstance(exc, OssError):
-        return exc
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return TransportError(
-            f"cannot resolve the host of {where}",
-            hint="check the endpoint spelling and your DNS / network",
-        )
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return TransportError(
-            f"TLS certificate of {where} was rejected",
-            hint="check the endpoint, or the system CA certificates",
-        )
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return TransportError(
-            f"cannot connect to {where}: {exc.strerror or exc.__class__.__name__}",
-            hint="check the endpoint, that the server is running, and firewalls",
-        )
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return TransportError(
-            f"timed out talking to {where}",
-            hint="the network or server is slow; raise TransferConfig.read_timeout or retry",
-        )
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return TransportError(f"the response body from {where} was cut short")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return TransportError(f"{where} closed the connection")
-    if isinstance(exc, aiohttp.InvalidURL):
-        return InvalidInputError(f"invalid URL {where}")
-    if isinstance(exc, (aiohttp.ClientError, ssl.SSLError, socket.gaierror, ConnectionError)):
-        return TransportError(f"connection to {where} failed: {exc.__class__.__name__}")
-    if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc)
-        hint = {
-            errno.ENOSPC: "free disk space at the destination",
-            errno.EACCES: "check file permissions",
-            errno.EPERM: "check file permissions",
-            errno.EROFS: "the destination is read-only; pick another path",
-            errno.ENOENT: "check that the path exists",
-            errno.EISDIR: "the path is a directory; pass a file path or a directory ending in /",
-            errno.ENOTDIR: "a parent of the path is a file, not a directory",
-        }.get(exc.errno or 0, "")
-        name = exc.filename if exc.filename is not None else where
-        return LocalFileError(f"{reason}: {name}", hint=hint)
-    return OssError(f"unexpected {exc.__class__.__name__} at {where}: {exc}")

@@ -25,7 +25,6 @@ from ..errors import (
     NotInitializedError,
     OssError,
     SessionClosedError,
-    from_exception,
 )
 from ..models import (
     ApiResponse,
@@ -45,6 +44,7 @@ from ._anonymous import download_url, upload_url
 from ._client import CredentialsProvider, HttpCore, OssClient, parse_endpoint, safe_url
 from ._common import Outcome, Progress, ProgressHook, run_pool
 from ._download import download_object, download_prefix
+from ._errors import from_exception
 from ._upload import upload_dir, upload_file
 
 log = logging.getLogger("agentbay_oss.aio")

@@ -19,6 +19,7 @@ from ..errors import (
 )
 from ..models import ProgressEvent, TransferredObject
 from . import _files
+from ._errors import from_exception
 
 log = logging.getLogger("agentbay_oss.aio")
 T = TypeVar("T")
@@ -161,8 +162,6 @@ class Pipeline(Generic[T]):
                 await self.queue.put(None)
 
         async def worker() -> None:
-            from ..errors import from_exception
-
             while True:
                 item = await self.queue.get()
                 if item is None:
