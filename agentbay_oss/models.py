@@ -60,6 +60,8 @@ class TransferredObject(BaseModel):
     etag: str = ""
     crc64: int | None = None
     local_path: str = ""
+    content_type: str = ""  # as stored (downloads) or sent (uploads); "" when not known
+    metadata: dict[str, str] = {}  # user metadata (x-oss-meta-*), names lower-cased
 
 
 class _TransferResult(ApiResponse):
@@ -76,6 +78,27 @@ class OSSUploadResult(_TransferResult):
 
 class OSSDownloadResult(_TransferResult):
     pass
+
+
+class OSSCopyResult(_TransferResult):
+    """A server-side copy: `objects` are the copies made (no local paths)."""
+
+
+class OSSBytesResult(ApiResponse):
+    """A whole object in memory (`download_bytes`)."""
+
+    data: bytes = b""
+    size: int = 0
+    etag: str = ""
+    crc64: int | None = None
+    content_type: str = ""
+    metadata: dict[str, str] = {}
+
+    def __repr__(self) -> str:  # a large payload is not for logs
+        return (
+            f"OSSBytesResult(success={self.success}, size={self.size}, etag={self.etag!r}, "
+            f"error_message={self.error_message!r})"
+        )
 
 
 class ObjectEntry(BaseModel):

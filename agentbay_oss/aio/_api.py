@@ -7,20 +7,25 @@ CancelledError / KeyboardInterrupt escapes its methods (after cleanup).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from ..config import TransferConfig, describe_validation_error
 from ..errors import (
+    ClientError,
+    IntegrityError,
     InvalidInputError,
+    LocalFileError,
     NotFoundError,
     NotInitializedError,
     OssError,
@@ -32,24 +37,47 @@ from ..models import (
     DeleteObjectsResult,
     ListObjectsResult,
     ObjectEntry,
+    OSSBytesResult,
     OSSClientResult,
+    OSSCopyResult,
     OSSDownloadResult,
     OSSUploadResult,
     SessionResult,
+    TransferredObject,
 )
-from ..protocol.keys import key_basename, upload_key, validate_bucket, validate_key
+from ..protocol.crc64 import crc64
+from ..protocol.keys import dir_prefix, key_basename, upload_key, validate_bucket, validate_key
+from ..protocol.metadata import object_headers
 from ..protocol.signing import Credentials, encode_query, presign_v1_query, presign_v4_query
+from ..protocol.xml import build_delete_multiple, parse_delete_multiple
 from . import _files
-from ._anonymous import download_url, upload_url
-from ._client import CredentialsProvider, HttpCore, OssClient, parse_endpoint, safe_url
-from ._common import Outcome, Progress, ProgressHook, run_pool
-from ._download import download_object, download_prefix
+from ._client import (
+    CredentialsProvider,
+    HttpCore,
+    ObjectMeta,
+    OssClient,
+    parse_endpoint,
+    safe_url,
+)
+from ._common import Outcome, Progress, ProgressHook
+from ._copy import copy_object, copy_prefix
+from ._download import (
+    Probe,
+    clamp_range,
+    download_object,
+    download_prefix,
+    download_to_stream_file,
+    iter_ranges,
+    probe_url,
+)
 from ._errors import from_exception
-from ._upload import upload_dir, upload_file
+from ._sources import as_source
+from ._target import ObjectTarget, Target, UrlTarget, meta_from_range_reply
+from ._upload import upload_dir, upload_file, upload_source
 
 log = logging.getLogger("agentbay_oss.aio")
 R = TypeVar("R", bound=ApiResponse)
-TR = TypeVar("TR", OSSUploadResult, OSSDownloadResult)
+TR = TypeVar("TR", OSSUploadResult, OSSDownloadResult, OSSCopyResult)
 _MAX_LISTED_ERRORS = 10
 
 
@@ -253,10 +281,18 @@ class AsyncOss:
     # -- transfers
 
     async def upload(
-        self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
+        self,
+        bucket: str,
+        object: str,
+        path: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: ProgressHook | None = None,
     ) -> OSSUploadResult:
         """Upload a file (to `object`, or `object + name` if it ends with '/') or a directory
-        (under prefix `object/`)."""
+        (under prefix `object/`). `content_type` defaults to a guess from each key's suffix;
+        `metadata` is stored as x-oss-meta-* on every object."""
         where = f"{path} to oss://{bucket}/{object}"
 
         async def run() -> OSSUploadResult:
@@ -266,15 +302,69 @@ class AsyncOss:
             local = _path_arg(path)
             is_dir, info = await asyncio.to_thread(_files.stat_source, local)
             prog = Progress(progress)
+            object_headers(object or "x", content_type, metadata)  # bad values: refused now
             if is_dir:
                 validate_key(object, allow_empty=True)
-                outcome = await upload_dir(client, bucket, object, local, prog)
+                prefix = dir_prefix(object)
+                outcome = await upload_dir(
+                    lambda rel: ObjectTarget(client, bucket, prefix + rel),
+                    local,
+                    prog,
+                    client.core.config.concurrency * 2,
+                    lambda rel: object_headers(prefix + rel, content_type, metadata),
+                )
             else:
                 key = upload_key(_check_key_arg(object), Path(local))
                 validate_key(key)
                 prog.files_total, prog.bytes_total = 1, info.size
+                headers = object_headers(key, content_type, metadata)
+                target = ObjectTarget(client, bucket, key)
                 outcome = Outcome()
-                outcome.add(await upload_file(client, bucket, key, local, info, prog))
+                outcome.add(await upload_file(target, local, info, prog, headers=headers))
+            return self._transfer_result(OSSUploadResult, "Upload", where, outcome, started)
+
+        return await self._guard(OSSUploadResult, f"Upload of {where}", run)
+
+    async def upload_stream(
+        self,
+        bucket: str,
+        object: str,
+        source: Any,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: ProgressHook | None = None,
+    ) -> OSSUploadResult:
+        """Upload bytes, a binary file object (sync or async `read`) or a sync / async
+        iterable of bytes chunks, of any size, known or not. Memory stays bounded: at most
+        `concurrency` parts are alive; a source shorter than `multipart_threshold` goes as one
+        PutObject. A source that raises or yields text fails the upload (nothing is stored)."""
+        where = f"stream to oss://{bucket}/{object}"
+
+        async def run() -> OSSUploadResult:
+            started = time.monotonic()
+            client = self._require()
+            validate_bucket(bucket)
+            key = _check_key_arg(object)
+            validate_key(key)
+            headers = object_headers(key, content_type, metadata)
+            src = as_source(source)
+            prog = Progress(progress, files_total=1, bytes_total=src.size or 0)
+            prog.totals_final = src.size is not None
+            try:
+                obj = await upload_source(ObjectTarget(client, bucket, key), src, prog, headers)
+            except InvalidInputError:
+                raise
+            except OssError:
+                raise
+            except Exception as exc:  # the caller's source raised: say so, not "unexpected"
+                raise LocalFileError(
+                    f"{src.label} raised {type(exc).__name__}: {exc}",
+                    hint="nothing was stored; fix the source and upload again",
+                ) from exc
+            obj.content_type = headers["Content-Type"]
+            outcome = Outcome()
+            outcome.add(obj)
             return self._transfer_result(OSSUploadResult, "Upload", where, outcome, started)
 
         return await self._guard(OSSUploadResult, f"Upload of {where}", run)
@@ -283,7 +373,10 @@ class AsyncOss:
         self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
     ) -> OSSDownloadResult:
         """Download an object to `path` (or into it if it is a directory), or a whole prefix
-        (`object` ending with '/', or naming no object but having objects below it)."""
+        (`object` ending with '/', or naming no object but having objects below it).
+
+        A symlink at `path` is followed (its target replaced atomically, the link kept); a
+        character device or FIFO (`/dev/null`, a named pipe) is written into as a stream."""
         where = f"oss://{bucket}/{object} to {path}"
 
         async def run() -> OSSDownloadResult:
@@ -330,10 +423,184 @@ class AsyncOss:
                     dest = dest / key_basename(object)
                 prog.files_total, prog.bytes_total = 1, meta.size
                 outcome = Outcome()
-                outcome.add(await download_object(client, bucket, object, dest, prog, meta=meta))
+                target = ObjectTarget(client, bucket, object)
+                outcome.add(await _download_to(target, dest, prog, meta))
             return self._transfer_result(OSSDownloadResult, "Download", where, outcome, started)
 
         return await self._guard(OSSDownloadResult, f"Download of {where}", run)
+
+    async def download_stream(
+        self,
+        bucket: str,
+        object: str,
+        writer: Any,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        progress: ProgressHook | None = None,
+    ) -> OSSDownloadResult:
+        """Write an object (or `length` bytes from `offset`) in order into a binary writable
+        (`write(bytes)`, sync or async: a file object, sys.stdout.buffer, a socket file).
+        Ranges are fetched concurrently; memory stays within `concurrency + 1` ranges. The
+        whole object's CRC-64 is checked at the end, when the writer has the bytes already."""
+        where = f"oss://{bucket}/{object} to a writer"
+
+        async def run() -> OSSDownloadResult:
+            started = time.monotonic()
+            write = _writer_of(writer)
+            target, meta, start, count = await self._open_read(bucket, object, offset, length)
+            prog = Progress(progress, files_total=1, bytes_total=count)
+            crc = 0
+            try:
+                async for chunks in iter_ranges(target, meta, start, count, prog):
+                    await write(chunks)
+                    for c in chunks:
+                        crc = crc64(c, crc)
+            except OssError:
+                raise
+            except Exception as exc:  # the writer raised (closed, full, broken pipe)
+                raise LocalFileError(
+                    f"the writer raised {type(exc).__name__}: {exc}",
+                    hint="the bytes written so far are incomplete; fix the writer and retry",
+                ) from exc
+            await prog.file_done(object)
+            outcome = Outcome()
+            outcome.add(
+                TransferredObject(
+                    key=object,
+                    size=count,
+                    etag=meta.etag,
+                    crc64=crc if (start, count) == (0, meta.size) else None,
+                    content_type=meta.content_type,
+                    metadata=dict(meta.metadata),
+                )
+            )
+            return self._transfer_result(OSSDownloadResult, "Download", where, outcome, started)
+
+        return await self._guard(OSSDownloadResult, f"Download of {where}", run)
+
+    async def iter_object(
+        self, bucket: str, object: str, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """The object's bytes in order, as chunks (`async for chunk in ...`). Unlike the other
+        methods this raises `OssError` (an iterator cannot return a result). Read-ahead is
+        bounded (`concurrency + 1` ranges); leaving the loop early stops the transfer."""
+        async for chunks in self.iter_ranges(bucket, object, offset, length):
+            for chunk in chunks:
+                yield chunk
+
+    async def iter_ranges(
+        self, bucket: str, object: str, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[list[bytes], None]:
+        """`iter_object` a range at a time (lists of chunks): fewer steps for bridges such
+        as the blocking facade's iterator."""
+        try:
+            target, meta, start, count = await self._open_read(bucket, object, offset, length)
+            async for chunks in iter_ranges(target, meta, start, count, Progress(None)):
+                yield chunks
+        except OssError as exc:
+            exc.message = self._scrub(exc.message)
+            raise
+
+    async def download_bytes(
+        self, bucket: str, object: str, *, max_size: int = 64 * 2**20
+    ) -> OSSBytesResult:
+        """A whole object in memory (`result.data`). Objects over `max_size` bytes are refused
+        before any byte moves; a CRC-64 mismatch fetches the object again."""
+
+        async def run() -> OSSBytesResult:
+            if not isinstance(max_size, int) or max_size < 0:
+                raise InvalidInputError("max_size must be a non-negative int")
+            target, meta, _, _ = await self._open_read(bucket, object, 0, None)
+            if meta.size > max_size:
+                raise InvalidInputError(
+                    f"oss://{bucket}/{object} is {meta.size} bytes, over max_size={max_size}",
+                    hint="raise max_size, or use download_stream / iter_object / download",
+                )
+            attempt = 0
+            while True:
+                parts: list[bytes] = []
+                try:
+                    async for chunks in iter_ranges(target, meta, 0, meta.size, Progress(None)):
+                        parts += chunks
+                    break
+                except IntegrityError:
+                    attempt += 1
+                    if attempt > target.core.config.max_retries:
+                        raise
+            data = b"".join(parts)
+            return OSSBytesResult(
+                success=True,
+                data=data,
+                size=len(data),
+                etag=meta.etag,
+                crc64=meta.crc64,
+                content_type=meta.content_type,
+                metadata=dict(meta.metadata),
+            )
+
+        return await self._guard(OSSBytesResult, f"Download of oss://{bucket}/{object}", run)
+
+    async def _open_read(
+        self, bucket: str, object: str, offset: int, length: int | None
+    ) -> tuple[ObjectTarget, ObjectMeta, int, int]:
+        client = self._require()
+        validate_bucket(bucket)
+        validate_key(_check_key_arg(object))
+        if not isinstance(offset, int) or (length is not None and not isinstance(length, int)):
+            raise InvalidInputError("offset and length must be ints")
+        target = ObjectTarget(client, bucket, object)
+        meta = await target.head()
+        try:
+            start, count = clamp_range(meta, offset, length)
+        except ValueError as exc:
+            raise InvalidInputError(f"oss://{bucket}/{object}: {exc}") from None
+        return target, meta, start, count
+
+    async def copy(
+        self,
+        src_bucket: str,
+        src_object: str,
+        dst_bucket: str,
+        dst_object: str,
+        *,
+        progress: ProgressHook | None = None,
+    ) -> OSSCopyResult:
+        """Server-side copy (no bytes pass through this machine). A source ending in '/' (or
+        empty) is a prefix: every object under it is copied below `dst_object/`. A destination
+        ending in '/' receives the source's name."""
+        where = f"oss://{src_bucket}/{src_object} to oss://{dst_bucket}/{dst_object}"
+
+        async def run() -> OSSCopyResult:
+            started = time.monotonic()
+            client = self._require()
+            for b in (src_bucket, dst_bucket):
+                validate_bucket(b)
+            src_key = _check_key_arg(src_object, allow_empty=True)
+            dst_key = _check_key_arg(dst_object, allow_empty=True)
+            validate_key(src_key, allow_empty=True)
+            validate_key(dst_key, allow_empty=True)
+            prog = Progress(progress)
+            if not src_key or src_key.endswith("/"):
+                dst_prefix = dir_prefix(dst_key)
+                if (src_bucket, src_key) == (dst_bucket, dst_prefix):
+                    raise InvalidInputError(f"copying {where} would change nothing")
+                outcome = await copy_prefix(
+                    client, src_bucket, src_key, dst_bucket, dst_prefix, prog
+                )
+            else:
+                if not dst_key or dst_key.endswith("/"):
+                    dst_key += key_basename(src_key)
+                validate_key(dst_key)
+                src = ObjectTarget(client, src_bucket, src_key)
+                meta = await src.head()
+                prog.files_total, prog.bytes_total = 1, meta.size
+                outcome = Outcome()
+                dst = ObjectTarget(client, dst_bucket, dst_key)
+                outcome.add(await copy_object(src, dst, prog, meta))
+            return self._transfer_result(OSSCopyResult, "Copy", where, outcome, started)
+
+        return await self._guard(OSSCopyResult, f"Copy of {where}", run)
 
     async def upload_anonymous(
         self, url: str, path: str, *, progress: ProgressHook | None = None
@@ -345,7 +612,24 @@ class AsyncOss:
         async def run() -> OSSUploadResult:
             started = time.monotonic()
             self._require_open()
-            outcome = await upload_url(self._session.core, url, _path_arg(path), Progress(progress))
+            target = UrlTarget(self._session.core, url)
+            local = _path_arg(path)
+            is_dir, info = await asyncio.to_thread(_files.stat_source, local)
+            prog = Progress(progress)
+            outcome = Outcome()
+            if not is_dir:
+                prog.files_total, prog.bytes_total = 1, info.size
+                outcome.add(await upload_file(target, local, info, prog))
+            elif urlsplit(url).query:
+                raise InvalidInputError(
+                    f"{local} is a directory but the URL has a query string: a presigned URL "
+                    "names one object",
+                    hint="upload a single file to a presigned URL, or a directory to a "
+                    "public-write bucket URL without a query",
+                )
+            else:
+                workers = self._session.config.concurrency * 2
+                outcome = await upload_dir(target.child, local, prog, workers)
             return self._transfer_result(OSSUploadResult, "Upload", where, outcome, started)
 
         return await self._guard(OSSUploadResult, f"Upload of {where}", run)
@@ -354,15 +638,35 @@ class AsyncOss:
         self, url: str, path: str, *, progress: ProgressHook | None = None
     ) -> OSSDownloadResult:
         """GET a URL to `path` (or into it when it is a directory: the name comes from
-        Content-Disposition or the URL path)."""
+        Content-Disposition or the URL path). Same ranged, resumable, CRC-checked path as
+        `download`; the first request asks for the first range and learns the size."""
         where = f"{_url_label(url)} to {path}"
 
         async def run() -> OSSDownloadResult:
             started = time.monotonic()
             self._require_open()
-            outcome = await download_url(
-                self._session.core, url, _path_arg(path), Progress(progress)
-            )
+            target = UrlTarget(self._session.core, url)
+            local = _path_arg(path)
+            prog = Progress(progress)
+
+            def dest_for(headers: Mapping[str, str]) -> Path:
+                return _resolve_dest(local, target.file_name(headers.get("Content-Disposition")))
+
+            kind, _ = await asyncio.to_thread(_files.dest_kind, Path(local))
+            outcome = Outcome()
+            if kind == "stream":  # a device or FIFO: no probe that would write a temp file
+                prog.files_total = 1
+                meta = await _url_meta(target)
+                prog.bytes_total = meta.size
+                outcome.add(await download_to_stream_file(target, Path(local), meta, prog))
+            else:
+                got = await probe_url(target, dest_for, prog)
+                if isinstance(got, TransferredObject):
+                    await prog.file_done(target.where)
+                    outcome.add(got)
+                else:
+                    dest, probe = got
+                    outcome.add(await _download_to(target, dest, prog, probe.meta, probe))
             return self._transfer_result(OSSDownloadResult, "Download", where, outcome, started)
 
         return await self._guard(OSSDownloadResult, f"Download of {where}", run)
@@ -399,30 +703,31 @@ class AsyncOss:
     async def delete_objects(
         self, bucket: str, key: str, recursive: bool = False
     ) -> DeleteObjectsResult:
-        """Delete `key`; with recursive=True also every object under `key/`."""
+        """Delete `key`; with recursive=True also every object under `key/` (DeleteMultipleObjects,
+        1,000 keys a request, each page deleted while the next one is listed)."""
 
         async def run() -> DeleteObjectsResult:
             client = self._require()
             validate_bucket(bucket)
             validate_key(_check_key_arg(key, allow_empty=recursive), allow_empty=recursive)
-            keys: list[str] = [] if recursive else [key]
-            if recursive:
-                # `key` itself (if it exists) and everything below `key/`, not `key2`.
-                below = key if not key or key.endswith("/") else key + "/"
-                async for page in client.iter_list(bucket, key):
-                    keys += [e.key for e in page.entries if e.key == key or e.key.startswith(below)]
-
-            async def delete(k: str) -> str:
-                await client.simple("DELETE", bucket, k, ok=(200, 204))
-                return k
-
-            deleted = await run_pool(keys, client.core.config.concurrency, delete)
+            if not recursive:
+                await client.simple("DELETE", bucket, key, ok=(200, 204))
+                return DeleteObjectsResult(success=True, deleted=[key])
+            # `key` itself (if it exists) and everything below `key/`, not `key2`.
+            below = key if not key or key.endswith("/") else key + "/"
+            deleted: list[str] = []
+            async for page in client.iter_list(bucket, key):
+                keys = [e.key for e in page.entries if e.key == key or e.key.startswith(below)]
+                if keys:
+                    await delete_batch(client, bucket, keys)
+                    deleted += keys
             return DeleteObjectsResult(success=True, deleted=deleted)
 
         return await self._guard(DeleteObjectsResult, f"Deleting oss://{bucket}/{key}", run)
 
     async def presign(self, bucket: str, key: str, method: str = "GET", expires: int = 3600) -> str:
-        """A presigned URL (V4 or V1 as configured by env_init). Raises OssError on bad input."""
+        """A presigned URL (V4 or V1 as configured by env_init). The one helper that raises
+        (`OssError` on bad input) instead of returning a result, in both APIs alike."""
         client = self._require()
         validate_bucket(bucket)
         validate_key(key)
@@ -445,6 +750,93 @@ class AsyncOss:
         else:
             pairs = presign_v1_query(creds, method, bucket, key, int(time.time()) + expires)
         return client.url(bucket, key) + "?" + encode_query(pairs)
+
+
+async def _download_to(
+    target: Target, dest: Path, prog: Progress, meta: ObjectMeta, probe: Probe | None = None
+) -> TransferredObject:
+    """One object to the path the caller named: a symlink is followed, a device or FIFO is
+    written as a stream, anything else lands by temp file and atomic rename."""
+    kind, real = await asyncio.to_thread(_files.dest_kind, dest)
+    if kind == "stream":
+        head = probe.head if probe is not None else b""
+        return await download_to_stream_file(target, real, meta, prog, head)
+    return await download_object(target, real, prog, meta=meta, probe=probe)
+
+
+async def _url_meta(target: UrlTarget) -> ObjectMeta:
+    """Size, ETag and CRC of a URL's object from a one-byte ranged GET."""
+
+    async def op() -> ObjectMeta:
+        async with target.request("GET", headers={"Range": "bytes=0-0"}, ok=(200, 206)) as r:
+            if r.status == 200:
+                return ObjectMeta.from_headers(r.headers, r.content_length or 0)
+            return meta_from_range_reply(r.headers, target.where)[0]
+
+    return await target.retry(op, f"GET {target.where}")
+
+
+def _writer_of(writer: Any) -> Callable[[list[bytes]], Awaitable[None]]:
+    """An async `write(chunks)` over a binary writable; blocking writes go to a thread."""
+    write = getattr(writer, "write", None)
+    if write is None or not callable(write):
+        raise InvalidInputError(
+            f"cannot write into a {type(writer).__name__}",
+            hint="pass a binary writable: an object with write(bytes)",
+        )
+    if getattr(writer, "closed", False) is True:
+        raise InvalidInputError("the writer is closed", hint="pass an open writable")
+    if inspect.iscoroutinefunction(write):
+
+        async def write_async(chunks: list[bytes]) -> None:
+            for c in chunks:
+                await write(c)
+
+        return write_async
+
+    def write_all(chunks: list[bytes]) -> None:
+        for c in chunks:
+            n = write(c)
+            if n is not None and n < len(c):  # a raw stream took part: write the rest
+                view = memoryview(c)[n:]
+                while view:
+                    view = view[write(view) or 0 :]
+
+    async def write_sync(chunks: list[bytes]) -> None:
+        await asyncio.to_thread(write_all, chunks)
+
+    return write_sync
+
+
+async def delete_batch(client: OssClient, bucket: str, keys: list[str]) -> None:
+    """DeleteMultipleObjects of up to 1,000 keys (quiet: the reply lists only failures)."""
+    body = build_delete_multiple(keys)
+    md5 = _files.md5_base64(body)
+    _, _, reply = await client.simple(
+        "POST",
+        bucket,
+        "",
+        query=[("delete", None), ("encoding-type", "url")],
+        headers={"Content-MD5": md5, "Content-Type": "application/xml"},
+        data=body,
+    )
+    failed = parse_delete_multiple(reply)
+    if failed:
+        raise ClientError(
+            f"DeleteMultipleObjects in oss://{bucket} left {len(failed)} key(s), e.g. {failed[0]!r}"
+        )
+
+
+def _resolve_dest(path: str, name: str) -> Path:
+    dest = Path(path)
+    if path.endswith(("/", os.sep)) or dest.is_dir():
+        if not name:
+            raise InvalidInputError(
+                f"cannot tell a file name for the download into directory {path}",
+                hint="pass a file path instead of a directory",
+            )
+        return dest / name
+    return dest
 
 
 def _url_label(url: Any) -> str:

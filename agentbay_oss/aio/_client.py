@@ -308,6 +308,32 @@ class ObjectMeta:
     etag: str
     crc64: int | None
     last_modified: str = ""
+    content_type: str = ""
+    metadata: tuple[tuple[str, str], ...] = ()  # x-oss-meta-* (names lower-cased, no prefix)
+
+    @classmethod
+    def from_headers(cls, h: Mapping[str, str], size: int) -> ObjectMeta:
+        return cls(
+            size,
+            h.get("ETag", ""),
+            header_crc(h),
+            h.get("Last-Modified", ""),
+            h.get("Content-Type", ""),
+            user_metadata(h),
+        )
+
+
+META_PREFIX = "x-oss-meta-"
+
+
+def user_metadata(h: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted(
+            (k.lower()[len(META_PREFIX) :], v)
+            for k, v in h.items()
+            if k.lower().startswith(META_PREFIX)
+        )
+    )
 
 
 def header_crc(headers: Mapping[str, str]) -> int | None:
@@ -476,7 +502,7 @@ class OssClient:
             size = int(h.get("Content-Length", ""))
         except ValueError:
             raise ProtocolError(f"HEAD oss://{bucket}/{key}: no Content-Length") from None
-        return ObjectMeta(size, h.get("ETag", ""), header_crc(h), h.get("Last-Modified", ""))
+        return ObjectMeta.from_headers(h, size)
 
     async def list_page(
         self, bucket: str, prefix: str, token: str, delimiter: str | None, max_keys: int = 1000

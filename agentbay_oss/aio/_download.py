@@ -1,12 +1,21 @@
-"""Download engine: one GET for small objects, concurrent ranged GETs into a preallocated temp
-file for large ones; CRC64 checked; atomic rename; nothing left behind on failure."""
+"""Download engine: any `Target` (signed object or URL) into a file or an in-order consumer.
+
+Into a regular file: one GET for small objects, concurrent ranged GETs into a preallocated
+temp file for large ones, CRC-64 of the whole checked (and the object fetched again on a
+mismatch), atomic rename, resumable with `checkpoint_dir`; nothing left behind on failure.
+
+In order (`iter_ranges`: a writer, a pipe, a device, the caller's iterator, bytes in memory):
+ranges are fetched concurrently into a reorder window of `concurrency + 1` ranges and handed
+over in order, so memory stays bounded by configuration whatever the object's size.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,12 +25,13 @@ from .._writes import pwrite_all
 from ..errors import IntegrityError, PreconditionError, ProtocolError
 from ..models import TransferredObject
 from ..protocol import planning
-from ..protocol.crc64 import crc64, crc64_combine_all
+from ..protocol.crc64 import crc64, crc64_combine, crc64_combine_all
 from ..protocol.keys import local_path_for
 from ..protocol.xml import ListEntry
 from . import _files, _resume
 from ._client import ObjectMeta, OssClient, header_crc
 from ._common import Outcome, Pipeline, Progress, run_pool
+from ._target import ObjectTarget, Target, UrlTarget, meta_from_range_reply
 
 log = logging.getLogger("agentbay_oss.aio")
 T = TypeVar("T")
@@ -112,52 +122,65 @@ async def stream_to_fd(
     return got, crc
 
 
-async def _fetch_range(
-    client: OssClient,
-    bucket: str,
-    key: str,
-    fd: int,
-    offset: int,
-    length: int,
-    total: int,
-    etag: str,
-) -> int:
-    where = f"GET oss://{bucket}/{key} bytes {offset}-{offset + length - 1}"
+def _range_headers(offset: int, length: int, etag: str) -> dict[str, str]:
     headers = {"Range": planning.range_header(offset, length)}
     if etag:
-        headers["If-Match"] = etag
+        headers["If-Match"] = etag  # the object must not change between ranges
+    return headers
+
+
+def _check_range_status(status: int, offset: int, length: int, total: int, where: str) -> None:
+    if status == 200 and not (offset == 0 and length == total):
+        raise ProtocolError(f"{where}: the server ignored the Range header")
+
+
+async def _fetch_range_to_fd(
+    target: Target, fd: int, offset: int, length: int, meta: ObjectMeta
+) -> int:
+    where = f"GET {target.where} bytes {offset}-{offset + length - 1}"
+    headers = _range_headers(offset, length, meta.etag)
 
     async def op() -> int:
-        async with (
-            client.core.slot(),
-            client.open("GET", bucket, key, headers=headers, ok=(200, 206)) as r,
-        ):
-            if r.status == 200 and not (offset == 0 and length == total):
-                raise ProtocolError(f"{where}: the server ignored the Range header")
+        async with target.request("GET", headers=headers, ok=(200, 206)) as r:
+            _check_range_status(r.status, offset, length, meta.size, where)
             _, crc = await stream_to_fd(r, fd, offset, length, where)
             return crc
 
-    return await client.retry(op, where)
+    return await target.retry(op, where)
+
+
+# ---------------------------------------------------------------------------- into a file
+
+
+@dataclass
+class Probe:
+    """What the first ranged GET of a URL told: the object, and its first bytes."""
+
+    meta: ObjectMeta
+    head: bytes
 
 
 async def download_ranged(
-    client: OssClient,
-    bucket: str,
-    key: str,
+    target: Target,
     dest: Path,
     meta: ObjectMeta,
     progress: Progress,
+    head: bytes = b"",
 ) -> int:
-    """Concurrent ranged GETs into a preallocated temp file; returns the CRC64."""
-    cfg = client.core.config
+    """Concurrent ranged GETs into a preallocated temp file; returns the CRC64.
+
+    `head`: the object's first bytes, already fetched (by a URL probe)."""
+    cfg = target.core.config
     # Ranges grow like parts (<= 10,000 of them): bookkeeping stays small for huge objects.
     range_size = planning.part_size_for(meta.size, cfg.part_size)
-    ranges = planning.plan_ranges(meta.size, range_size)
-    resume = await _resume.resume_download(client, bucket, key, dest, meta, range_size)
+    ranges = ([(0, len(head))] if head else []) + [
+        (off + len(head), n) for off, n in planning.plan_ranges(meta.size - len(head), range_size)
+    ]
+    resume = await _resume.resume_download(target, dest, meta, range_size)
     if resume is not None and resume.fd is not None:
         fd, tmp = resume.fd, Path(resume.record.temp_path)
         done = {off: (r.crc64, r.length) for off, r in resume.done.items()}
-        await progress.add_bytes(sum(n for _, n in done.values()), key)
+        await progress.add_bytes(sum(n for _, n in done.values()), target.where)
     else:
         fd, tmp = await create_temp(dest, meta.size)
         done = {}
@@ -166,20 +189,23 @@ async def download_ranged(
         if resume is not None and not resume.record.temp_path:
             resume.record.temp_path = str(tmp)
             await resume.checkpointer.save()
+        if head and 0 not in done:
+            done[0] = (await asyncio.to_thread(_files.write_chunks, fd, [head], 0, 0), len(head))
+            await progress.add_bytes(len(head), target.where)
 
         async def fetch(piece: tuple[int, int]) -> None:
             off, length = piece
-            crc = await _fetch_range(client, bucket, key, fd, off, length, meta.size, meta.etag)
+            crc = await _fetch_range_to_fd(target, fd, off, length, meta)
             done[off] = (crc, length)
             if resume is not None:
                 await resume.range_done(off, length, crc)
-            await progress.add_bytes(length, key)
+            await progress.add_bytes(length, target.where)
 
         await run_pool([r for r in ranges if r[0] not in done], cfg.concurrency, fetch)
         crc = crc64_combine_all(done[off] for off, _ in ranges)
         if meta.crc64 is not None and crc != meta.crc64:
             raise WholeCrcMismatch(
-                f"GET oss://{bucket}/{key}: CRC64 of the downloaded bytes ({crc}) differs from "
+                f"GET {target.where}: CRC64 of the downloaded bytes ({crc}) differs from "
                 f"the object's ({meta.crc64})",
                 hint="download again; nothing was written to the destination",
             )
@@ -200,43 +226,6 @@ async def download_ranged(
     return crc
 
 
-async def download_single(
-    client: OssClient,
-    bucket: str,
-    key: str,
-    dest: Path,
-    etag: str,
-    progress: Progress,
-) -> tuple[int, str, int]:
-    """One GET: (size, etag, crc). Small bodies in memory, others streamed to a temp file."""
-    where = f"GET oss://{bucket}/{key}"
-    headers = {"If-Match": etag} if etag else {}
-
-    async def op() -> tuple[int, str, int]:
-        async with client.core.slot(), client.open("GET", bucket, key, headers=headers) as r:
-            length = r.content_length
-            server_crc = header_crc(r.headers)
-            got_etag = r.headers.get("ETag", etag)
-            body = b""
-            got = (0, 0)
-            small = length is not None and length <= SMALL_INLINE
-            if small:
-                body = await r.read()
-            else:
-                got = await stream_to_temp(r, dest, length, server_crc, where)
-        if small:
-            # Written after the request slot is released: disk time does not idle a slot.
-            if len(body) != length:
-                raise IntegrityError(f"{where}: body cut short ({len(body)} of {length})")
-            crc = await client.core.hops.call(_files.write_small, dest, [body], server_crc, where)
-            return len(body), got_etag, crc
-        return got[0], got_etag, got[1]
-
-    size, got_etag, crc = await client.retry(op, where)
-    await progress.add_bytes(size, key)
-    return size, got_etag, crc
-
-
 async def stream_to_temp(
     r: aiohttp.ClientResponse, dest: Path, length: int | None, server_crc: int | None, where: str
 ) -> tuple[int, int]:
@@ -255,41 +244,282 @@ async def stream_to_temp(
     return size, crc
 
 
+@dataclass
+class _Received:
+    """A whole-object answer: streamed into `dest` already, or (small) kept in `inline`, to
+    be written after the request slot is released (disk time idles no slot)."""
+
+    size: int
+    crc: int
+    inline: bytes | None = None
+    server_crc: int | None = None
+
+
+async def _receive_whole(r: aiohttp.ClientResponse, dest: Path, where: str) -> _Received:
+    length = r.content_length
+    server_crc = header_crc(r.headers)
+    if length is not None and length <= SMALL_INLINE:
+        body = await r.read()
+        if len(body) != length:
+            raise IntegrityError(f"{where}: body cut short ({len(body)} of {length})")
+        return _Received(len(body), 0, body, server_crc)
+    return _Received(*await stream_to_temp(r, dest, length, server_crc, where))
+
+
+async def _finish_whole(target: Target, got: _Received, dest: Path, where: str) -> int:
+    """The CRC-64 of a received whole object, written to `dest` if it was kept in memory."""
+    if got.inline is None:
+        return got.crc
+    return await target.core.hops.call(
+        _files.write_small, dest, [got.inline], got.server_crc, where
+    )
+
+
+async def download_single(
+    target: Target, dest: Path, etag: str, progress: Progress
+) -> tuple[int, ObjectMeta, int]:
+    """One GET: (size, meta, crc). Small bodies in memory, others streamed to a temp file."""
+    where = f"GET {target.where}"
+    headers = {"If-Match": etag} if etag else {}
+
+    async def op() -> tuple[int, ObjectMeta, int]:
+        async with target.request("GET", headers=headers) as r:
+            meta = ObjectMeta.from_headers(r.headers, r.content_length or 0)
+            got = await _receive_whole(r, dest, where)
+        return got.size, meta, await _finish_whole(target, got, dest, where)
+
+    size, meta, crc = await target.retry(op, where)
+    await progress.add_bytes(size, target.where)
+    return size, meta, crc
+
+
+async def probe_url(
+    target: UrlTarget, dest_for: Callable[[Mapping[str, str]], Path], progress: Progress
+) -> tuple[Path, Probe] | TransferredObject:
+    """The first GET of a URL asks for the first range. A 206 tells size, ETag and CRC (the
+    rest then comes in ranges); a 200 is the whole object, received here."""
+    where = f"GET {target.where}"
+    first_len = target.core.config.part_size
+
+    async def op() -> tuple[Path, Probe] | TransferredObject:
+        headers = {"Range": f"bytes=0-{first_len - 1}"}
+        async with target.request("GET", headers=headers, ok=(200, 206)) as r:
+            dest = dest_for(r.headers)
+            if r.status == 206:
+                meta, expected = meta_from_range_reply(r.headers, where)
+                body = await r.read()
+                if len(body) != expected:
+                    raise IntegrityError(f"{where}: body cut short")
+                return dest, Probe(meta, body)
+            meta = ObjectMeta.from_headers(r.headers, r.content_length or 0)
+            got = await _receive_whole(r, dest, where)
+        crc = await _finish_whole(target, got, dest, where)
+        return _whole(target, dest, got.size, meta, crc)
+
+    got = await target.retry(op, where)
+    if isinstance(got, TransferredObject):
+        progress.files_total, progress.bytes_total = 1, got.size
+        await progress.add_bytes(got.size, target.where)
+    else:
+        progress.files_total, progress.bytes_total = 1, got[1].meta.size
+    return got
+
+
+def _whole(target: Target, dest: Path, size: int, meta: ObjectMeta, crc: int) -> TransferredObject:
+    return TransferredObject(
+        key=target.where,
+        size=size,
+        etag=meta.etag,
+        crc64=crc,
+        local_path=str(dest),
+        content_type=meta.content_type,
+        metadata=dict(meta.metadata),
+    )
+
+
 async def download_object(
-    client: OssClient,
-    bucket: str,
-    key: str,
+    target: Target,
     dest: Path,
     progress: Progress,
     meta: ObjectMeta | None = None,
     size_hint: int | None = None,
     etag_hint: str = "",
+    probe: Probe | None = None,
 ) -> TransferredObject:
-    threshold = client.core.config.multipart_threshold
-    if meta is None and (size_hint is None or size_hint >= threshold):
-        meta = await client.head(bucket, key)
-    if meta is not None and meta.size >= threshold and meta.size > 0:
+    """One object into the file `dest` (a URL target comes with its `probe`)."""
+    threshold = target.core.config.multipart_threshold
+    if probe is not None:
+        meta = probe.meta
+    elif (
+        isinstance(target, ObjectTarget)
+        and meta is None
+        and (size_hint is None or size_hint >= threshold)
+    ):
+        meta = await target.head()
+    if meta is not None and (probe is not None or meta.size >= threshold) and meta.size > 0:
         # Ranges carry no CRC of their own: a mismatch of the whole is only seen at the end,
         # and then the whole object is fetched again (bounded by max_retries).
         attempt = 0
+        head = probe.head if probe is not None else b""
         while True:
             done_before = progress.bytes_done
             try:
-                crc: int | None = await download_ranged(client, bucket, key, dest, meta, progress)
+                crc: int = await download_ranged(target, dest, meta, progress, head)
                 break
             except WholeCrcMismatch:
-                if attempt >= client.core.config.max_retries:
+                if attempt >= target.core.config.max_retries:
                     raise
                 attempt += 1
+                head = b""  # the first bytes may be the damaged ones
                 progress.bytes_done = done_before
-                log.debug("CRC64 mismatch on oss://%s/%s; fetching it again", bucket, key)
-        size, etag = meta.size, meta.etag
+                log.debug("CRC64 mismatch on %s; fetching it again", target.where)
+        size = meta.size
     else:
-        size, etag, crc = await download_single(
-            client, bucket, key, dest, meta.etag if meta else etag_hint, progress
+        size, got, crc = await download_single(
+            target, dest, meta.etag if meta else etag_hint, progress
         )
-    await progress.file_done(key)
-    return TransferredObject(key=key, size=size, etag=etag, crc64=crc, local_path=str(dest))
+        meta = meta or got
+    await progress.file_done(target.where)
+    obj = _whole(target, dest, size, meta, crc)
+    if isinstance(target, ObjectTarget):
+        obj.key = target.key
+    return obj
+
+
+# ---------------------------------------------------------------------------- in order
+
+
+async def _fetch_range_in_memory(
+    target: Target, offset: int, length: int, meta: ObjectMeta
+) -> tuple[list[bytes], int]:
+    where = f"GET {target.where} bytes {offset}-{offset + length - 1}"
+    headers = _range_headers(offset, length, meta.etag)
+
+    async def op() -> tuple[list[bytes], int]:
+        chunks: list[bytes] = []
+        got = crc = 0
+        async with target.request("GET", headers=headers, ok=(200, 206)) as r:
+            _check_range_status(r.status, offset, length, meta.size, where)
+            async for chunk in r.content.iter_any():
+                got += len(chunk)
+                if got > length:
+                    raise IntegrityError(f"{where}: the server sent more bytes than announced")
+                crc = crc64(chunk, crc)
+                chunks.append(chunk)
+        if got != length:
+            raise IntegrityError(f"{where}: body cut short ({got} of {length} bytes)")
+        return chunks, crc
+
+    return await target.retry(op, where)
+
+
+async def iter_ranges(
+    target: Target, meta: ObjectMeta, offset: int, length: int, progress: Progress
+) -> AsyncIterator[list[bytes]]:
+    """The bytes [offset, offset + length) in order, as lists of chunks (one list a range).
+
+    Up to `concurrency + 1` ranges are fetched or waiting at once (the +1 keeps the next range
+    coming while the consumer works, also at concurrency 1). A whole-object read ends with
+    the CRC-64 check; the consumer has the bytes by then, so a mismatch can only be reported.
+    """
+    cfg = target.core.config
+    range_size = planning.part_size_for(length, cfg.part_size)
+    pieces = iter([(offset + o, n) for o, n in planning.plan_ranges(length, range_size)])
+    window: list[asyncio.Task[tuple[list[bytes], int]]] = []
+
+    def refill() -> None:
+        while len(window) < cfg.concurrency + 1:
+            piece = next(pieces, None)
+            if piece is None:
+                return
+            window.append(asyncio.ensure_future(_fetch_range_in_memory(target, *piece, meta)))
+
+    crc = 0
+    try:
+        refill()
+        while window:
+            chunks, piece_crc = await window[0]
+            window.pop(0)
+            refill()
+            n = sum(len(c) for c in chunks)
+            crc = crc64_combine(crc, piece_crc, n)
+            await progress.add_bytes(n, target.where)
+            yield chunks
+    finally:
+        # Read-ahead no longer wanted (early exit or failure): stop it and let it finish.
+        for task in window:
+            task.cancel()
+        if window:
+            await asyncio.wait(window)
+            for task in window:
+                if not task.cancelled():
+                    task.exception()  # seen: no "exception was never retrieved" noise
+    whole = offset == 0 and length == meta.size
+    if whole and meta.crc64 is not None and crc != meta.crc64:
+        raise IntegrityError(
+            f"GET {target.where}: CRC64 of the bytes received ({crc}) differs from the "
+            f"object's ({meta.crc64}); the consumer has received them",
+            hint="discard what was written and download again",
+        )
+
+
+def clamp_range(meta: ObjectMeta, offset: int, length: int | None) -> tuple[int, int]:
+    """(offset, length) of a read of `meta`'s object, checked."""
+    if offset < 0 or (length is not None and length < 0):
+        raise ValueError("offset and length must not be negative")
+    if offset > meta.size:
+        raise ValueError(f"offset {offset} is beyond the object's {meta.size} bytes")
+    end = meta.size if length is None else min(meta.size, offset + length)
+    return offset, end - offset
+
+
+async def write_in_order(
+    target: Target,
+    meta: ObjectMeta,
+    write: Callable[[list[bytes]], Awaitable[None]],
+    progress: Progress,
+    head: bytes = b"",
+) -> int:
+    """The whole object, in order, into `write` (a pipe, a device, a writer); returns the
+    CRC-64, checked against the object's at the end (the bytes are written by then)."""
+    crc = 0
+    if head:
+        await write([head])
+        crc = crc64(head)
+        await progress.add_bytes(len(head), target.where)
+    rest = meta.size - len(head)
+    async for chunks in iter_ranges(target, meta, len(head), rest, progress):
+        await write(chunks)
+        for c in chunks:
+            crc = crc64(c, crc)
+    if meta.crc64 is not None and crc != meta.crc64:
+        raise IntegrityError(
+            f"GET {target.where}: CRC64 of the bytes written ({crc}) differs from the "
+            f"object's ({meta.crc64})",
+            hint="the destination has received damaged bytes: download again",
+        )
+    return crc
+
+
+async def download_to_stream_file(
+    target: Target, path: Path, meta: ObjectMeta, progress: Progress, head: bytes = b""
+) -> TransferredObject:
+    """Into a character device or FIFO (`/dev/null`, a named pipe): written as a stream,
+    never replaced by a temp-file rename."""
+    fd = await asyncio.to_thread(_files.open_stream_dest, path)
+    try:
+
+        async def write(chunks: list[bytes]) -> None:
+            await asyncio.to_thread(_files.write_all, fd, chunks)
+
+        crc = await write_in_order(target, meta, write, progress, head)
+    finally:
+        os.close(fd)
+    await progress.file_done(target.where)
+    obj = _whole(target, path, meta.size, meta, crc)
+    if isinstance(target, ObjectTarget):
+        obj.key = target.key
+    return obj
 
 
 async def download_prefix(
@@ -314,8 +544,9 @@ async def download_prefix(
             await asyncio.to_thread(_files.make_dirs, dest)
             outcome.add(TransferredObject(key=entry.key, size=0, local_path=str(dest)))
             return
+        target = ObjectTarget(client, bucket, entry.key)
         obj = await download_object(
-            client, bucket, entry.key, dest, progress, size_hint=entry.size, etag_hint=entry.etag
+            target, dest, progress, size_hint=entry.size, etag_hint=entry.etag
         )
         outcome.add(obj)
 

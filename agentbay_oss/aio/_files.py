@@ -85,8 +85,12 @@ def read_whole(path: str, expect: SourceInfo | None) -> tuple[bytes, str, int, S
             )
     finally:
         os.close(fd)
-    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-    return data, md5, crc64(data), info
+    return data, md5_base64(data), crc64(data), info
+
+
+def md5_base64(data: bytes | memoryview) -> str:
+    """The Content-MD5 header value of `data`."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 def open_source(path: str) -> tuple[int, SourceInfo]:
@@ -253,6 +257,40 @@ def write_small(dest: Path, chunks: Sequence[bytes], expect_crc: int | None, wha
     except IsADirectoryError:
         raise _dest_is_dir(dest) from None
     return crc
+
+
+def dest_kind(dest: Path) -> tuple[str, Path]:
+    """How a single download lands on `dest`: ("file", path) for a regular file or a new one
+    (a symlink is followed: its target is replaced, the link kept), ("stream", path) for a
+    character device or FIFO (written into, never replaced). Other kinds are refused."""
+    if dest.is_symlink():
+        dest = Path(os.path.realpath(dest))
+    try:
+        st = os.stat(dest)
+    except (FileNotFoundError, NotADirectoryError):
+        return "file", dest  # (a missing parent is made, or explained, with the temp file)
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        return "stream", dest
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return "file", dest
+    kind = "socket" if stat.S_ISSOCK(st.st_mode) else "block device"
+    raise LocalFileError(
+        f"{dest} is a {kind}; refusing to write a download into it",
+        hint="download to a regular file, a character device or a FIFO",
+    )
+
+
+def open_stream_dest(path: Path) -> int:
+    """Open a character device or FIFO for writing (blocks until a FIFO has a reader)."""
+    return os.open(path, os.O_WRONLY | _O_CLOEXEC | _O_BINARY)
+
+
+def write_all(fd: int, chunks: Sequence[bytes]) -> None:
+    """Write `chunks` in order to a stream (pipe, device): short writes continued."""
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def make_dirs(path: Path) -> None:

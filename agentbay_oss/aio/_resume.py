@@ -38,6 +38,7 @@ from ..protocol import planning
 from ..protocol import xml as oxml
 from . import _files
 from ._client import ObjectMeta, OssClient
+from ._target import Target
 
 log = logging.getLogger("agentbay_oss.aio")
 T = TypeVar("T")
@@ -251,15 +252,16 @@ def _open_existing_temp(path: str, size: int) -> int | None:
 
 
 async def resume_download(
-    client: OssClient, bucket: str, key: str, dest: Path, meta: ObjectMeta, range_size: int
+    target: Target, dest: Path, meta: ObjectMeta, range_size: int
 ) -> DownloadResume | None:
     """None without checkpoint_dir; else the saved state (fd set when the temp file is reused)."""
-    directory = client.core.config.checkpoint_dir
+    directory = target.core.config.checkpoint_dir
     if directory is None:
         return None
     store = CheckpointStore(Path(directory))
+    endpoint, bucket, key = target.resume_identity()
     identity, dest_path = await asyncio.to_thread(
-        lambda: (download_identity(client.endpoint.base, bucket, key, dest), str(dest.resolve()))
+        lambda: (download_identity(endpoint, bucket, key, dest), str(dest.resolve()))
     )
     record = await _in_store(store, store.load, identity, DownloadCheckpoint)
     fd = None
@@ -272,16 +274,16 @@ async def resume_download(
         if reusable:
             fd = await asyncio.to_thread(_open_existing_temp, record.temp_path, meta.size)
         if fd is None:
-            log.info("oss://%s/%s changed since the interrupted download; restarting", bucket, key)
+            log.info("%s changed since the interrupted download; restarting", target.where)
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(os.unlink, record.temp_path)
             record = None
         else:
-            log.info("oss://%s/%s: resuming download, %d ranges already there",
-                     bucket, key, len(record.ranges))  # fmt: skip
+            log.info("%s: resuming download, %d ranges already there",
+                     target.where, len(record.ranges))  # fmt: skip
     if record is None:
         record = DownloadCheckpoint(
-            endpoint=client.endpoint.base,
+            endpoint=endpoint,
             bucket=bucket,
             key=key,
             dest_path=dest_path,

@@ -1,4 +1,13 @@
-"""Upload engine: PutObject for small files, bounded concurrent multipart for large ones."""
+"""Upload engine: any source into any `Target`.
+
+- A local file (`upload_file`): PutObject, or bounded concurrent multipart read with pread
+  (resumable with `checkpoint_dir`, change detection). A URL target cannot do multipart (a
+  presigned URL names one request), so a big file goes to it as one streamed PUT.
+- Anything else (`upload_source`: bytes-like, file objects, sync or async iterables of unknown
+  size): parts read in order by the workers, at most `concurrency` parts alive; a source that
+  ends below `multipart_threshold` goes as one PutObject.
+Every multipart upload is aborted on any failure (also on cancellation): none is orphaned.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..checkpoint import UploadCheckpoint
@@ -19,14 +28,20 @@ from ..errors import (
 from ..models import TransferredObject
 from ..protocol import planning
 from ..protocol import xml as oxml
-from ..protocol.crc64 import crc64_combine_all
-from ..protocol.keys import dir_prefix, validate_key
+from ..protocol.crc64 import crc64, crc64_combine, crc64_combine_all
+from ..protocol.keys import validate_key
 from . import _files, _resume
-from ._client import OssClient, header_crc
-from ._common import Outcome, Pipeline, Progress, run_pool, walk_tree
+from ._client import header_crc
+from ._common import Outcome, Pipeline, Progress, gather_all, run_pool, walk_tree
+from ._sources import StreamSource
+from ._target import Lease, ObjectTarget, Target
 
 log = logging.getLogger("agentbay_oss.aio")
 _background: set[asyncio.Task[None]] = set()
+
+SEND_PIECE = 1024 * 1024
+TINY = 256 * 1024  # files up to this size are read outside the request slot
+STREAM_CHUNK = 4 << 20  # read size of a streamed PUT body
 
 
 @dataclass
@@ -38,16 +53,17 @@ class PartDone:
 
 
 @dataclass
-class MultipartState:
-    """Bookkeeping of one multipart upload: what a checkpoint needs to save and restore."""
+class Multipart:
+    """One multipart upload: what a checkpoint needs to save and restore."""
 
-    bucket: str
-    key: str
+    target: ObjectTarget
     upload_id: str
     part_size: int
-    source_size: int
-    source_mtime_ns: int
     parts: dict[int, PartDone] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return sum(p.size for p in self.parts.values())
 
     def combined_crc(self) -> int:
         return crc64_combine_all((p.crc64, p.size) for _, p in sorted(self.parts.items()))
@@ -56,259 +72,99 @@ class MultipartState:
         return oxml.build_complete_multipart((n, p.etag) for n, p in self.parts.items())
 
 
-SEND_PIECE = 1024 * 1024
-TINY = 256 * 1024  # files up to this size are read outside the request slot
+async def initiate(target: ObjectTarget, headers: Mapping[str, str]) -> str:
+    _, _, body = await target.simple("POST", query=[("uploads", None)], headers=headers)
+    return oxml.parse_initiate_multipart(body)
 
 
-async def body_pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
+def body_pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
     """A part body in 1 MiB slices: aiohttp drains the socket between them, so the transport never
     copies a whole part into its own buffer (that copy doubled the memory per part)."""
-    view = memoryview(data)
-    for i in range(0, len(view), SEND_PIECE):
-        yield view[i : i + SEND_PIECE]
+
+    async def gen() -> AsyncIterator[memoryview]:
+        view = memoryview(data)
+        for i in range(0, len(view), SEND_PIECE):
+            yield view[i : i + SEND_PIECE]
+
+    return gen()
 
 
-async def upload_file(
-    client: OssClient,
-    bucket: str,
-    key: str,
-    path: str,
-    info: _files.SourceInfo | None,
-    progress: Progress,
-    body: _files.SmallBody | None = None,
-) -> TransferredObject:
-    known = info if info is not None else (await asyncio.to_thread(_files.stat_source, path))[1]
-    if known.size >= client.core.config.multipart_threshold and known.size > 0:
-        obj = await put_multipart(client, bucket, key, path, progress)
-    else:
-        obj = await put_small(client, bucket, key, path, known, progress, body)
-    await progress.file_done(key)
-    return obj
-
-
-async def put_small(
-    client: OssClient,
-    bucket: str,
-    key: str,
-    path: str,
-    info: _files.SourceInfo | None,
-    progress: Progress,
-    body: _files.SmallBody | None = None,
-) -> TransferredObject:
-    where = f"PUT oss://{bucket}/{key}"
-
-    tiny = info is not None and info.size <= TINY  # (a walker's body is always tiny)
-
-    async def op() -> tuple[str, int, int]:
-        if body is not None:  # read by the directory walker
-            data, md5, crc = body.data, body.md5, body.crc
-        elif tiny:  # read before taking a request slot: disk time does not idle a slot
-            data, md5, crc, _ = await client.core.hops.call(_files.read_whole, path, info)
-        async with client.core.slot():
-            if not tiny:  # bigger bodies are read inside the slot, so memory stays bounded
-                data, md5, crc, _ = await asyncio.to_thread(_files.read_whole, path, info)
-            async with client.open(
-                "PUT", bucket, key, headers={"Content-MD5": md5}, data=data
-            ) as r:
-                etag = r.headers.get("ETag", "")
-                server_crc = header_crc(r.headers)
-        if server_crc is not None and server_crc != crc:
-            raise IntegrityError(f"{where}: CRC64 mismatch (sent {crc}, server has {server_crc})")
-        return etag, crc, len(data)
-
-    etag, crc, size = await client.retry(op, where)
-    progress.bytes_done += size
-    return TransferredObject(key=key, size=size, etag=etag, crc64=crc, local_path=path)
-
-
-async def _abort(client: OssClient, state: MultipartState) -> None:
-    where = f"abort multipart upload of oss://{state.bucket}/{state.key}"
-    try:
-        await client.simple(
-            "DELETE",
-            state.bucket,
-            state.key,
-            query=[("uploadId", state.upload_id)],
-            ok=(200, 204),
+async def send_part(
+    lease: Lease, mp: Multipart, number: int, body: memoryview, crc: int
+) -> PartDone:
+    """PUT one part inside the caller's lease; checks the CRC-64 the server computed."""
+    query = [("partNumber", str(number)), ("uploadId", mp.upload_id)]
+    async with lease.open(
+        "PUT",
+        query=query,
+        headers={"Content-Length": str(len(body))},
+        data=body_pieces(body),
+    ) as r:
+        etag = r.headers.get("ETag", "")
+        server_crc = header_crc(r.headers)
+    if server_crc is not None and server_crc != crc:
+        raise IntegrityError(
+            f"PUT part {number} of {mp.target.where}: CRC64 mismatch (sent {crc}, got {server_crc})"
         )
-        log.debug("aborted multipart upload of oss://%s/%s", state.bucket, state.key)
+    return PartDone(number, len(body), etag, crc)
+
+
+async def _abort(mp: Multipart) -> None:
+    try:
+        await mp.target.simple("DELETE", query=[("uploadId", mp.upload_id)], ok=(200, 204))
+        log.debug("aborted multipart upload of %s", mp.target.where)
     except NotFoundError:
         pass
     except Exception as exc:
-        log.warning("%s failed: %s", where, exc)
+        log.warning("abort multipart upload of %s failed: %s", mp.target.where, exc)
 
 
-async def abort_shielded(client: OssClient, state: MultipartState) -> None:
+async def abort_shielded(mp: Multipart) -> None:
     """Abort even if we are being cancelled (no orphaned upload left on the server)."""
-    task = asyncio.ensure_future(_abort(client, state))
+    task = asyncio.ensure_future(_abort(mp))
     _background.add(task)
     task.add_done_callback(_background.discard)
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.shield(task)
 
 
-async def put_multipart(
-    client: OssClient, bucket: str, key: str, path: str, progress: Progress
-) -> TransferredObject:
-    cfg = client.core.config
-    fd, info = await asyncio.to_thread(_files.open_source, path)
-    try:
-        part_size = planning.part_size_for(info.size, cfg.part_size, planning.MAX_PARTS)
-        where = await asyncio.to_thread(_resume.upload_checkpoint, client, bucket, key, path)
-        resumed = None
-        if where is not None:
-            resumed = await _resume.resume_upload(
-                client, *where, bucket, key, fd, path, info, part_size
-            )
-        if resumed is not None:
-            state = MultipartState(
-                bucket, key, resumed.upload_id, part_size, info.size, info.mtime_ns
-            )
-            for n, (size, etag, crc) in resumed.parts.items():
-                state.parts[n] = PartDone(n, size, etag, crc)
-            progress.bytes_done += sum(p.size for p in state.parts.values())
-        else:
-            _, _, body = await client.simple("POST", bucket, key, query=[("uploads", None)])
-            state = MultipartState(
-                bucket,
-                key,
-                oxml.parse_initiate_multipart(body),
-                part_size,
-                info.size,
-                info.mtime_ns,
-            )
-        saver = None
-        if where is not None:
-            st = state
-
-            def record() -> UploadCheckpoint:
-                parts = {n: (p.size, p.etag, p.crc64) for n, p in st.parts.items()}
-                return _resume.upload_record(
-                    client.endpoint.base, bucket, key, path, info, part_size, st.upload_id, parts
-                )
-
-            saver = _resume.Checkpointer(*where, record)
-        try:
-            if saver is not None:
-                await saver.save()  # the upload id first: a crash from now on can resume
-            await _send_parts(client, state, fd, path, progress, saver)
-            now = await asyncio.to_thread(_files.fstat_info, fd)
-            if now != info:
-                raise SourceChangedError(
-                    f"{path} changed while it was being uploaded (size or mtime)",
-                    hint="nothing was stored; upload it again when it is stable",
-                )
-            etag = await _complete(client, state)
-        except BaseException as exc:
-            # With checkpoints an interrupted upload stays for the rerun, unless its source
-            # changed (then it can never be completed).
-            if saver is None or not saver.saved or isinstance(exc, SourceChangedError):
-                await abort_shielded(client, state)
-                if saver is not None:
-                    await saver.remove()
-            raise
-        if saver is not None:
-            await saver.remove()
-    finally:
-        os.close(fd)
-    return TransferredObject(
-        key=key, size=info.size, etag=etag, crc64=state.combined_crc(), local_path=path
-    )
+FROM_PARTS = -1
 
 
-async def _send_parts(
-    client: OssClient,
-    state: MultipartState,
-    fd: int,
-    path: str,
-    progress: Progress,
-    saver: _resume.Checkpointer | None = None,
-) -> None:
-    todo = [
-        p
-        for p in planning.plan_parts(state.source_size, state.part_size)
-        if p.number not in state.parts
-    ]
-
-    async def send(part: planning.Part) -> None:
-        where = f"PUT part {part.number} of oss://{state.bucket}/{state.key}"
-        query = [("partNumber", str(part.number)), ("uploadId", state.upload_id)]
-
-        async def op() -> PartDone:
-            core = client.core
-            async with core.slot():
-                # Read inside the slot: at most `concurrency` part buffers exist per session.
-                buf = core.take_buffer(part.size)
-                reading = True
-                try:
-                    crc = await asyncio.to_thread(
-                        _files.read_part_into, fd, buf, part.offset, part.size, path
-                    )
-                    reading = False
-                    async with client.open(
-                        "PUT",
-                        state.bucket,
-                        state.key,
-                        query=query,
-                        headers={"Content-Length": str(part.size)},
-                        data=body_pieces(memoryview(buf)[: part.size]),
-                    ) as r:
-                        etag = r.headers.get("ETag", "")
-                        server_crc = header_crc(r.headers)
-                finally:
-                    if not reading:  # a read cut short by cancellation may still be running
-                        core.give_buffer(buf)
-            if server_crc is not None and server_crc != crc:
-                raise IntegrityError(f"{where}: CRC64 mismatch (sent {crc}, got {server_crc})")
-            return PartDone(part.number, part.size, etag, crc)
-
-        done = await client.retry(op, where)
-        state.parts[part.number] = done
-        if saver is not None:
-            await saver.save()
-        await progress.add_bytes(part.size, state.key)
-
-    await run_pool(todo, client.core.config.concurrency, send)
-
-
-async def _complete(client: OssClient, state: MultipartState) -> str:
-    where = f"complete multipart upload of oss://{state.bucket}/{state.key}"
-    body = state.complete_body()
-    expected = state.combined_crc()
+async def complete(mp: Multipart, expected: int | None = FROM_PARTS) -> str:
+    """Complete; the object's CRC-64 must be `expected` (by default the parts' CRCs combined;
+    a server-side copy passes the source's, None skips the check)."""
+    target = mp.target
+    where = f"complete multipart upload of {target.where}"
+    body = mp.complete_body()
+    size = mp.size
+    if expected == FROM_PARTS:
+        expected = mp.combined_crc()
     tries = 0
 
     async def op() -> tuple[str, int | None]:
         nonlocal tries
         tries += 1
         try:
-            async with (
-                client.core.slot(),
-                client.open(
-                    "POST",
-                    state.bucket,
-                    state.key,
-                    query=[("uploadId", state.upload_id)],
-                    data=body,
-                ) as r,
-            ):
+            async with target.request("POST", query=[("uploadId", mp.upload_id)], data=body) as r:
                 reply = await r.read()
                 etag = r.headers.get("ETag") or oxml.parse_complete_multipart(reply)
                 return etag, header_crc(r.headers)
         except NotFoundError as exc:
             # An earlier try may have completed it and lost the reply: check the object.
             if tries > 1 and exc.code == "NoSuchUpload":
-                meta = await client.head(state.bucket, state.key)
-                if meta.crc64 == expected and meta.size == state.source_size:
+                meta = await target.head()
+                if meta.crc64 == expected and meta.size == size:
                     return meta.etag, meta.crc64
             raise
 
-    etag, server_crc = await client.retry(op, where)
-    if server_crc is not None and server_crc != expected:
+    etag, server_crc = await target.retry(op, where)
+    if server_crc is not None and expected is not None and server_crc != expected:
         # The upload is complete whatever the reply said: a reply damaged on the way is told
         # apart from a damaged object by asking for the stored object's CRC again.
-        for _ in range(client.core.config.max_retries):
-            meta = await client.head(state.bucket, state.key)
-            if meta.crc64 == expected and meta.size == state.source_size:
+        for _ in range(target.core.config.max_retries):
+            meta = await target.head()
+            if meta.crc64 == expected and meta.size == size:
                 return etag
             server_crc = meta.crc64
         raise IntegrityError(
@@ -319,13 +175,321 @@ async def _complete(client: OssClient, state: MultipartState) -> str:
     return etag
 
 
+def _check_crc(headers: Mapping[str, str], crc: int, where: str) -> None:
+    server = header_crc(headers)
+    if server is not None and server != crc:
+        raise IntegrityError(f"{where}: CRC64 mismatch (sent {crc}, server has {server})")
+
+
+async def put_bytes(
+    lease: Lease,
+    target: Target,
+    data: bytes | memoryview,
+    md5: str,
+    crc: int,
+    headers: Mapping[str, str],
+) -> str:
+    """One PutObject of bytes in memory, inside the caller's lease; returns the ETag."""
+    h = dict(headers)
+    if target.signed:  # a presigned URL was signed without it: adding it would break it
+        h["Content-MD5"] = md5
+    async with lease.open("PUT", headers=h, data=data) as r:
+        _check_crc(r.headers, crc, f"PUT {target.where}")
+        return r.headers.get("ETag", "")
+
+
+# ---------------------------------------------------------------------------- local files
+
+
+async def upload_file(
+    target: Target,
+    path: str,
+    info: _files.SourceInfo | None,
+    progress: Progress,
+    body: _files.SmallBody | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> TransferredObject:
+    known = info if info is not None else (await asyncio.to_thread(_files.stat_source, path))[1]
+    h = dict(headers or {})
+    big = known.size >= target.core.config.multipart_threshold and known.size > 0
+    if big and isinstance(target, ObjectTarget):
+        obj = await put_multipart(target, path, progress, h)
+    elif big:
+        obj = await put_streamed(target, path, known, progress)
+    else:
+        obj = await put_small(target, path, known, progress, body, h)
+    obj.local_path = path
+    obj.content_type = h.get("Content-Type", "")
+    await progress.file_done(obj.key)
+    return obj
+
+
+def _key_of(target: Target) -> str:
+    return target.key if isinstance(target, ObjectTarget) else target.where
+
+
+async def put_small(
+    target: Target,
+    path: str,
+    info: _files.SourceInfo,
+    progress: Progress,
+    body: _files.SmallBody | None,
+    headers: Mapping[str, str],
+) -> TransferredObject:
+    tiny = info.size <= TINY  # (a walker's body is always tiny)
+
+    async def op() -> tuple[str, int, int]:
+        if body is not None:  # read by the directory walker
+            data, md5, crc = body.data, body.md5, body.crc
+        elif tiny:  # read before taking a request slot: disk time does not idle a slot
+            data, md5, crc, _ = await target.core.hops.call(_files.read_whole, path, info)
+        async with target.lease() as lease:
+            if not tiny:  # bigger bodies are read inside the slot, so memory stays bounded
+                data, md5, crc, _ = await asyncio.to_thread(_files.read_whole, path, info)
+            etag = await put_bytes(lease, target, data, md5, crc, headers)
+        return etag, crc, len(data)
+
+    etag, crc, size = await target.retry(op, f"PUT {target.where}")
+    progress.bytes_done += size
+    return TransferredObject(key=_key_of(target), size=size, etag=etag, crc64=crc)
+
+
+async def put_streamed(
+    target: Target, path: str, info: _files.SourceInfo, progress: Progress
+) -> TransferredObject:
+    """A big file in one streamed PUT (URL targets: they cannot do multipart)."""
+
+    async def op() -> tuple[str, int]:
+        crc_box = [0]
+        async with target.lease() as lease:
+            fd, now = await asyncio.to_thread(_files.open_source, path)
+            try:
+                if now != info:
+                    raise SourceChangedError(f"{path} changed before it could be uploaded")
+                body = _file_stream(fd, info.size, path, crc_box)
+                h = {"Content-Length": str(info.size)}
+                async with lease.open("PUT", headers=h, data=body) as r:
+                    _check_crc(r.headers, crc_box[0], f"PUT {target.where}")
+                    return r.headers.get("ETag", ""), crc_box[0]
+            finally:
+                os.close(fd)
+
+    etag, crc = await target.retry(op, f"PUT {target.where}")
+    await progress.add_bytes(info.size, target.where)
+    return TransferredObject(key=_key_of(target), size=info.size, etag=etag, crc64=crc)
+
+
+async def _file_stream(fd: int, size: int, path: str, crc_box: list[int]) -> AsyncIterator[bytes]:
+    """File bytes in big chunks, the next one read (off the loop) while this one is sent."""
+    pos = 0
+    crc = 0
+    nxt = asyncio.ensure_future(
+        asyncio.to_thread(_files.read_part, fd, 0, min(STREAM_CHUNK, size), path)
+    )
+    try:
+        while pos < size:
+            data, c = await nxt
+            pos += len(data)
+            crc = crc64_combine(crc, c, len(data))
+            if pos < size:
+                nxt = asyncio.ensure_future(
+                    asyncio.to_thread(
+                        _files.read_part, fd, pos, min(STREAM_CHUNK, size - pos), path
+                    )
+                )
+            yield data
+        crc_box[0] = crc
+    finally:
+        if not nxt.done():
+            nxt.cancel()
+
+
+async def put_multipart(
+    target: ObjectTarget, path: str, progress: Progress, headers: Mapping[str, str]
+) -> TransferredObject:
+    cfg = target.core.config
+    client, bucket, key = target.client, target.bucket, target.key
+    fd, info = await asyncio.to_thread(_files.open_source, path)
+    try:
+        part_size = planning.part_size_for(info.size, cfg.part_size, planning.MAX_PARTS)
+        where = await asyncio.to_thread(_resume.upload_checkpoint, client, bucket, key, path)
+        resumed = None
+        if where is not None:
+            resumed = await _resume.resume_upload(
+                client, *where, bucket, key, fd, path, info, part_size
+            )
+        if resumed is not None:
+            mp = Multipart(target, resumed.upload_id, part_size)
+            for n, (size, etag, crc) in resumed.parts.items():
+                mp.parts[n] = PartDone(n, size, etag, crc)
+            progress.bytes_done += mp.size
+        else:
+            mp = Multipart(target, await initiate(target, headers), part_size)
+        saver = None
+        if where is not None:
+
+            def record() -> UploadCheckpoint:
+                parts = {n: (p.size, p.etag, p.crc64) for n, p in mp.parts.items()}
+                return _resume.upload_record(
+                    client.endpoint.base, bucket, key, path, info, part_size, mp.upload_id, parts
+                )
+
+            saver = _resume.Checkpointer(*where, record)
+        try:
+            if saver is not None:
+                await saver.save()  # the upload id first: a crash from now on can resume
+            await _send_file_parts(mp, fd, path, info.size, progress, saver)
+            now = await asyncio.to_thread(_files.fstat_info, fd)
+            if now != info:
+                raise SourceChangedError(
+                    f"{path} changed while it was being uploaded (size or mtime)",
+                    hint="nothing was stored; upload it again when it is stable",
+                )
+            etag = await complete(mp)
+        except BaseException as exc:
+            # With checkpoints an interrupted upload stays for the rerun, unless its source
+            # changed (then it can never be completed).
+            if saver is None or not saver.saved or isinstance(exc, SourceChangedError):
+                await abort_shielded(mp)
+                if saver is not None:
+                    await saver.remove()
+            raise
+        if saver is not None:
+            await saver.remove()
+    finally:
+        os.close(fd)
+    return TransferredObject(key=key, size=info.size, etag=etag, crc64=mp.combined_crc())
+
+
+async def _send_file_parts(
+    mp: Multipart,
+    fd: int,
+    path: str,
+    size: int,
+    progress: Progress,
+    saver: _resume.Checkpointer | None = None,
+) -> None:
+    target = mp.target
+    core = target.core
+    todo = [p for p in planning.plan_parts(size, mp.part_size) if p.number not in mp.parts]
+
+    async def send(part: planning.Part) -> None:
+        async def op() -> PartDone:
+            async with target.lease() as lease:
+                # Read inside the slot: at most `concurrency` part buffers exist per session.
+                buf = core.take_buffer(part.size)
+                reading = True
+                try:
+                    crc = await asyncio.to_thread(
+                        _files.read_part_into, fd, buf, part.offset, part.size, path
+                    )
+                    reading = False
+                    view = memoryview(buf)[: part.size]
+                    return await send_part(lease, mp, part.number, view, crc)
+                finally:
+                    if not reading:  # a read cut short by cancellation may still be running
+                        core.give_buffer(buf)
+
+        mp.parts[part.number] = await target.retry(op, f"PUT part {part.number} of {target.where}")
+        if saver is not None:
+            await saver.save()
+        await progress.add_bytes(part.size, target.where)
+
+    await run_pool(todo, core.config.concurrency, send)
+
+
+# ---------------------------------------------------------------------------- other sources
+
+
+async def upload_source(
+    target: ObjectTarget, source: StreamSource, progress: Progress, headers: Mapping[str, str]
+) -> TransferredObject:
+    """Bytes of unknown size, read in order. The first `multipart_threshold` bytes decide:
+    a source that ends before them goes as one PutObject."""
+    cfg = target.core.config
+    part_size = source.part_size(cfg.part_size)
+    first = await source.read(max(cfg.multipart_threshold, 1))
+    if len(first) < cfg.multipart_threshold or await source.at_end():
+        data = bytes(first)
+        crc = crc64(data)
+        md5 = _files.md5_base64(data)
+
+        async def op() -> str:
+            async with target.lease() as lease:
+                return await put_bytes(lease, target, data, md5, crc, headers)
+
+        etag = await target.retry(op, f"PUT {target.where}")
+        await progress.add_bytes(len(data), target.where)
+        await progress.file_done(target.key)
+        return TransferredObject(key=target.key, size=len(data), etag=etag, crc64=crc)
+    mp = Multipart(target, await initiate(target, headers), part_size)
+    try:
+        await _send_stream_parts(mp, source, first, progress)
+        etag = await complete(mp)
+    except BaseException:
+        await abort_shielded(mp)
+        raise
+    await progress.file_done(target.key)
+    return TransferredObject(key=target.key, size=mp.size, etag=etag, crc64=mp.combined_crc())
+
+
+async def _send_stream_parts(
+    mp: Multipart, source: StreamSource, first: memoryview, progress: Progress
+) -> None:
+    """Workers take the next part in turn (read under a lock) and send it: each holds at most
+    one part, so at most `concurrency` parts are alive."""
+    target = mp.target
+    lock = asyncio.Lock()
+    pending = [first]  # bytes read before the upload started, cut into parts below
+    numbers = iter(range(1, planning.MAX_PARTS + 2))
+
+    async def next_part() -> tuple[int, memoryview] | None:
+        async with lock:
+            if pending:
+                head = pending.pop()
+                if len(head) > mp.part_size:
+                    pending.append(head[mp.part_size :])
+                    head = head[: mp.part_size]
+                body = head
+            else:
+                body = await source.read(mp.part_size)
+            if not body:
+                return None  # (the source had more than the first bytes: no empty part)
+            number = next(numbers)
+            if number > planning.MAX_PARTS:
+                raise InvalidInputError(
+                    f"the source is longer than {planning.MAX_PARTS} parts of {mp.part_size} bytes",
+                    hint="raise TransferConfig.part_size",
+                )
+            return number, body
+
+    async def worker() -> None:
+        while (got := await next_part()) is not None:
+            number, body = got
+            crc = await asyncio.to_thread(crc64, body) if len(body) > TINY else crc64(body)
+
+            async def op(number: int = number, body: memoryview = body, crc: int = crc) -> PartDone:
+                async with target.lease() as lease:
+                    return await send_part(lease, mp, number, body, crc)
+
+            mp.parts[number] = await target.retry(op, f"PUT part {number} of {target.where}")
+            await progress.add_bytes(len(body), target.where)
+
+    await gather_all([worker() for _ in range(target.core.config.concurrency)])
+
+
 # ---------------------------------------------------------------------------- directories
 
 
 async def upload_dir(
-    client: OssClient, bucket: str, object_key: str, root: str, progress: Progress
+    target_for: Callable[[str], Target],
+    root: str,
+    progress: Progress,
+    workers: int,
+    headers_for: Callable[[str], Mapping[str, str]] | None = None,
 ) -> Outcome:
-    prefix = dir_prefix(object_key)
+    """Every file below `root` to `target_for(relative path)`; empty directories become
+    `rel/` markers (a relative path of "" is the root itself)."""
     outcome = Outcome()
 
     async def handle(item: _files.WalkItem) -> None:
@@ -333,20 +497,26 @@ async def upload_dir(
             raise InvalidInputError(item.error, hint=item.hint)  # labelled with the path
         rel = "/".join(item.rel)
         if item.is_dir_marker:
-            key = prefix + rel + "/" if rel else prefix
-            if not key:
-                return  # an empty tree uploaded to the bucket root: nothing to record
-            validate_key(key)
-            _, h, _ = await client.simple("PUT", bucket, key, data=b"")
-            outcome.add(TransferredObject(key=key, size=0, etag=h.get("ETag", ""), crc64=0))
+            target = target_for(rel + "/" if rel else "")
+            if isinstance(target, ObjectTarget):
+                if not target.key:
+                    return  # an empty tree uploaded to the bucket root: nothing to record
+                validate_key(target.key)
+            elif not rel:
+                return
+            _, h, _ = await target.simple("PUT", data=b"")
+            outcome.add(
+                TransferredObject(key=_key_of(target), size=0, etag=h.get("ETag", ""), crc64=0)
+            )
             return
-        key = prefix + rel
-        validate_key(key)
+        target = target_for(rel)
+        if isinstance(target, ObjectTarget):
+            validate_key(target.key)
         info = _files.SourceInfo(item.size, item.mtime_ns)
-        obj = await upload_file(client, bucket, key, item.path, info, progress, item.body)
+        headers = headers_for(rel) if headers_for is not None and target.signed else None
+        obj = await upload_file(target, item.path, info, progress, item.body, headers)
         outcome.add(obj)
 
-    workers = client.core.config.concurrency * 2
     pipe = Pipeline(workers, handle, "upload")
     await pipe.run(lambda: walk_tree(root, progress), lambda it: it.path)
     outcome.errors = pipe.errors

@@ -160,6 +160,32 @@ def parse_complete_multipart(body: bytes) -> str:
     return _text(_root(body, "CompleteMultipartUploadResult"), "ETag")
 
 
+def parse_copy_result(body: bytes) -> str:
+    """The ETag of a CopyObjectResult or CopyPartResult ("" when the body is empty)."""
+    if not body.strip():
+        return ""
+    root = _root(body, "CopyPartResult" if b"<CopyPartResult" in body else "CopyObjectResult")
+    return _text(root, "ETag")
+
+
+def build_delete_multiple(keys: Iterable[str], quiet: bool = True) -> bytes:
+    """DeleteMultipleObjects body. Keys go as XML text (encoding-type=url shapes only the
+    reply), control characters raw, as oss2 sends them and OSS takes them."""
+    items = "".join(f"<Object><Key>{escape(k)}</Key></Object>" for k in keys)
+    flag = "true" if quiet else "false"
+    return f"<Delete><Quiet>{flag}</Quiet>{items}</Delete>".encode()
+
+
+def parse_delete_multiple(body: bytes) -> list[str]:
+    """Keys named in a DeleteResult (with quiet=true: the ones that failed)."""
+    if not body.strip():
+        return []
+    root = _root(body, "DeleteResult")
+    url = _text(root, "EncodingType") == "url"
+    keys = [_text(d, "Key") for d in _children(root, "Deleted")]
+    return [unquote(k) if url else k for k in keys]
+
+
 def _parse_time(text: str) -> datetime | None:
     # fromisoformat is C and ~20x faster than strptime (one call per listed object); the
     # "Z" suffix is spelled out for Python 3.10, which does not read it.

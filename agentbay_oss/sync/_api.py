@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -31,7 +31,9 @@ from agentbay_oss.models import (
     ApiResponse,
     DeleteObjectsResult,
     ListObjectsResult,
+    OSSBytesResult,
     OSSClientResult,
+    OSSCopyResult,
     OSSDownloadResult,
     OSSUploadResult,
     SessionResult,
@@ -40,6 +42,12 @@ from agentbay_oss.models import (
 from ._portal import portal, run
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+async def _next(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()
+
 
 # The async objects the facade created and has not closed yet: closed when the portal shuts
 # down at exit, so no "Unclosed client session" noise; weak so dropping a facade frees it.
@@ -129,9 +137,100 @@ class Oss:
 
     @_mirror(AsyncOss.upload)
     def upload(
-        self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
+        self,
+        bucket: str,
+        object: str,
+        path: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: ProgressHook | None = None,
     ) -> OSSUploadResult:
-        return run(self._async.upload(bucket, object, path, progress=progress))
+        return run(
+            self._async.upload(
+                bucket, object, path, content_type=content_type, metadata=metadata,
+                progress=progress,
+            )
+        )  # fmt: skip
+
+    @_mirror(AsyncOss.upload_stream)
+    def upload_stream(
+        self,
+        bucket: str,
+        object: str,
+        source: Any,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: ProgressHook | None = None,
+    ) -> OSSUploadResult:
+        return run(
+            self._async.upload_stream(
+                bucket, object, source, content_type=content_type, metadata=metadata,
+                progress=progress,
+            )
+        )  # fmt: skip
+
+    @_mirror(AsyncOss.download_stream)
+    def download_stream(
+        self,
+        bucket: str,
+        object: str,
+        writer: Any,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        progress: ProgressHook | None = None,
+    ) -> OSSDownloadResult:
+        return run(
+            self._async.download_stream(
+                bucket, object, writer, offset=offset, length=length, progress=progress
+            )
+        )
+
+    @_mirror(AsyncOss.iter_object)
+    def iter_object(
+        self, bucket: str, object: str, offset: int = 0, length: int | None = None
+    ) -> Iterator[bytes]:
+        for chunks in self.iter_ranges(bucket, object, offset, length):
+            yield from chunks
+
+    @_mirror(AsyncOss.iter_ranges)
+    def iter_ranges(
+        self, bucket: str, object: str, offset: int = 0, length: int | None = None
+    ) -> Iterator[list[bytes]]:
+        # One loop round trip per range, not per chunk; closing this iterator closes the
+        # async one on the loop, which stops the read-ahead.
+        agen = self._async.iter_ranges(bucket, object, offset, length)
+        try:
+            while True:
+                try:
+                    chunks = run(_next(agen))
+                except StopAsyncIteration:
+                    return
+                yield chunks
+        finally:
+            run(agen.aclose())
+
+    @_mirror(AsyncOss.download_bytes)
+    def download_bytes(
+        self, bucket: str, object: str, *, max_size: int = 64 * 2**20
+    ) -> OSSBytesResult:
+        return run(self._async.download_bytes(bucket, object, max_size=max_size))
+
+    @_mirror(AsyncOss.copy)
+    def copy(
+        self,
+        src_bucket: str,
+        src_object: str,
+        dst_bucket: str,
+        dst_object: str,
+        *,
+        progress: ProgressHook | None = None,
+    ) -> OSSCopyResult:
+        return run(
+            self._async.copy(src_bucket, src_object, dst_bucket, dst_object, progress=progress)
+        )
 
     @_mirror(AsyncOss.upload_anonymous)
     def upload_anonymous(

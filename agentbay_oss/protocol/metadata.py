@@ -1,0 +1,52 @@
+"""Object headers an upload sends: Content-Type and user metadata (x-oss-meta-*). Sans-I/O."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Mapping
+
+from ..errors import InvalidInputError
+
+META_PREFIX = "x-oss-meta-"
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_METADATA_BYTES = 8 * 1024  # OSS: all user metadata of an object together
+
+
+def guess_content_type(key: str) -> str:
+    """From the key's suffix, as `mimetypes` does; unknown suffixes get the OSS default."""
+    guessed, _ = mimetypes.guess_type(key.rsplit("/", 1)[-1], strict=False)
+    return guessed or DEFAULT_CONTENT_TYPE
+
+
+def object_headers(
+    key: str, content_type: str | None, metadata: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Headers of PutObject / InitiateMultipartUpload. Bad names or values are refused here,
+    before any byte moves (header values must be printable ASCII)."""
+    ctype = guess_content_type(key) if content_type is None else content_type
+    if not isinstance(ctype, str) or not _printable_ascii(ctype) or not ctype:
+        raise InvalidInputError(f"invalid content_type {ctype!r}", hint="e.g. 'text/plain'")
+    headers = {"Content-Type": ctype}
+    total = 0
+    for name, value in (metadata or {}).items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidInputError(
+                f"invalid metadata name {name!r}",
+                hint="use letters, digits, '-', '_' and '.' (sent as x-oss-meta-<name>)",
+            )
+        if not isinstance(value, str) or not _printable_ascii(value, allow_empty=True):
+            raise InvalidInputError(
+                f"metadata {name!r} must be a printable ASCII string",
+                hint="encode other text first (for example with urllib.parse.quote)",
+            )
+        total += len(name) + len(value)
+        headers[META_PREFIX + name.lower()] = value
+    if total > MAX_METADATA_BYTES:
+        raise InvalidInputError(f"user metadata is {total} bytes; OSS allows 8 KiB in all")
+    return headers
+
+
+def _printable_ascii(text: str, allow_empty: bool = False) -> bool:
+    return (allow_empty or bool(text)) and all(" " <= c <= "~" for c in text)

@@ -1,0 +1,248 @@
+"""Streams and bytes: upload_stream, download_stream, iter_object, download_bytes.
+
+Each transfer is judged by oss2 (what it reads back, the multipart uploads left) over real
+sockets against the local server.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import oss2
+import pytest
+from aio_helpers import PART, THRESHOLD, KiB, oss_session, run
+
+from agentbay_oss.protocol.crc64 import crc64
+
+BIG = 5 * PART + 1234  # multipart: more parts than the concurrency of 4
+SMALL_BODY = 1000
+
+
+def _data(n: int) -> bytes:
+    return os.urandom(n)
+
+
+def _uploads_left(peer: oss2.Bucket) -> list[Any]:
+    return list(oss2.MultipartUploadIterator(peer))
+
+
+def _chunks(data: bytes, size: int = 7 * KiB) -> Iterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+async def _achunks(data: bytes, size: int = 13 * KiB) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+@pytest.mark.parametrize(
+    "kind", ["bytes", "bytearray", "memoryview", "bytesio", "file", "generator", "async_gen"]
+)
+@pytest.mark.parametrize("size", [0, SMALL_BODY, THRESHOLD, BIG])
+def test_upload_stream_sources(
+    creds: Any, bucket: str, peer: oss2.Bucket, tmp_path: Path, kind: str, size: int
+) -> None:
+    data = _data(size)
+    path = tmp_path / "src.bin"
+    path.write_bytes(data)
+
+    async def go() -> Any:
+        async with oss_session(creds) as oss:
+            sources: dict[str, Any] = {
+                "bytes": lambda: data,
+                "bytearray": lambda: bytearray(data),
+                "memoryview": lambda: memoryview(data),
+                "bytesio": lambda: io.BytesIO(data),
+                "generator": lambda: _chunks(data),
+                "async_gen": lambda: _achunks(data),
+            }
+            if kind == "file":
+                with path.open("rb") as f:
+                    return await oss.upload_stream(bucket, "k.bin", f)
+            return await oss.upload_stream(bucket, "k.bin", sources[kind]())
+
+    r = run(go())
+    assert r.success, r.error_message
+    assert r.bytes == size and r.objects[0].crc64 == crc64(data)
+    assert peer.get_object("k.bin").read() == data
+    assert peer.head_object("k.bin").content_length == size
+    assert _uploads_left(peer) == []
+
+
+def test_upload_stream_small_goes_as_one_put_big_as_multipart(
+    creds: Any, bucket: str, oss_server: Any, peer: oss2.Bucket
+) -> None:
+    stats = oss_server.stats.requests
+    before = (stats["PutObject"], stats["InitiateMultipartUpload"], stats["UploadPart"])
+    small, big = _data(THRESHOLD - 1), _data(BIG)
+
+    async def go() -> None:
+        async with oss_session(creds) as oss:
+            assert (await oss.upload_stream(bucket, "s", _chunks(small))).success
+            assert (await oss.upload_stream(bucket, "b", _chunks(big))).success
+
+    run(go())
+    after = (stats["PutObject"], stats["InitiateMultipartUpload"], stats["UploadPart"])
+    assert after[0] - before[0] == 1  # the short stream: one PutObject
+    assert after[1] - before[1] == 1  # the long one: one multipart upload of 6 parts
+    assert after[2] - before[2] == -(-BIG // PART)
+    assert peer.get_object("b").read() == big
+
+
+def test_upload_stream_content_type_and_metadata(
+    creds: Any, bucket: str, peer: oss2.Bucket, tmp_path: Path
+) -> None:
+    async def go() -> Any:
+        async with oss_session(creds) as oss:
+            a = await oss.upload_stream(bucket, "page.html", b"<p>hi</p>")
+            b = await oss.upload_stream(
+                bucket,
+                "data.bin",
+                _chunks(_data(BIG)),
+                content_type="application/x-test",
+                metadata={"Owner": "ana", "run-id": "42"},
+            )
+            got = await oss.download_bytes(bucket, "data.bin")
+            return a, b, got
+
+    a, b, got = run(go())
+    assert a.success and b.success, (a.error_message, b.error_message)
+    assert peer.head_object("page.html").content_type == "text/html"
+    head = peer.head_object("data.bin")
+    assert head.content_type == "application/x-test"
+    assert head.headers["x-oss-meta-owner"] == "ana"
+    assert got.content_type == "application/x-test"
+    assert got.metadata == {"owner": "ana", "run-id": "42"}
+
+
+def test_upload_stream_bad_sources_fail_cleanly(creds: Any, bucket: str, peer: oss2.Bucket) -> None:
+    def dies_midway() -> Iterator[bytes]:
+        yield _data(THRESHOLD)
+        yield _data(PART)
+        raise RuntimeError("sensor unplugged")
+
+    def yields_text() -> Iterator[Any]:
+        yield b"x" * THRESHOLD
+        yield "text"
+
+    async def go() -> list[Any]:
+        async with oss_session(creds) as oss:
+            return [
+                await oss.upload_stream(bucket, "a", "a str"),
+                await oss.upload_stream(bucket, "b", dies_midway()),
+                await oss.upload_stream(bucket, "c", yields_text()),
+                await oss.upload_stream(bucket, "d", 12345),
+                await oss.upload_stream(bucket, "e", io.StringIO("text mode")),
+                await oss.upload_stream(bucket, "f", b"x", metadata={"bad name": "v"}),
+            ]
+
+    results = run(go())
+    for r in results:
+        assert not r.success
+    assert "sensor unplugged" in results[1].error_message
+    assert "str" in results[2].error_message
+    assert "text" in results[4].error_message
+    assert "metadata name" in results[5].error_message
+    assert [o.key for o in peer.list_objects().object_list] == []
+    assert _uploads_left(peer) == []
+
+
+def test_download_stream_iter_object_and_bytes(creds: Any, bucket: str, peer: oss2.Bucket) -> None:
+    data = _data(BIG)
+    peer.put_object("big.bin", data)
+    peer.put_object("small.txt", b"hello")
+
+    async def go() -> dict[str, Any]:
+        async with oss_session(creds) as oss:
+            out: dict[str, Any] = {}
+            sink = io.BytesIO()
+            out["stream"] = await oss.download_stream(bucket, "big.bin", sink)
+            out["streamed"] = sink.getvalue()
+            part = io.BytesIO()
+            out["range"] = await oss.download_stream(
+                bucket, "big.bin", part, offset=PART - 10, length=PART + 20
+            )
+            out["ranged"] = part.getvalue()
+            out["iter"] = b"".join([c async for c in oss.iter_object(bucket, "big.bin")])
+            out["iter_tail"] = b"".join(
+                [c async for c in oss.iter_object(bucket, "big.bin", offset=BIG - 5)]
+            )
+            out["bytes"] = await oss.download_bytes(bucket, "small.txt")
+            out["too_big"] = await oss.download_bytes(bucket, "big.bin", max_size=PART)
+            return out
+
+    out = run(go())
+    assert out["stream"].success, out["stream"].error_message
+    assert out["streamed"] == data
+    assert out["stream"].objects[0].crc64 == crc64(data)
+    assert out["range"].success and out["ranged"] == data[PART - 10 : 2 * PART + 10]
+    assert out["iter"] == data
+    assert out["iter_tail"] == data[-5:]
+    assert out["bytes"].success and out["bytes"].data == b"hello"
+    assert "hello" not in repr(out["bytes"])
+    assert not out["too_big"].success and "max_size" in out["too_big"].error_message
+
+
+def test_iter_object_stops_when_left_early(creds: Any, bucket: str, oss_server: Any) -> None:
+    data = _data(40 * PART)
+    run(_put(creds, bucket, "huge.bin", data))
+    before = oss_server.stats.requests["GetObject"]
+
+    async def go() -> bytes:
+        async with oss_session(creds) as oss:
+            it = oss.iter_object(bucket, "huge.bin")
+            first = await it.__anext__()
+            await it.aclose()
+            return first
+
+    first = run(go())
+    assert data.startswith(first)
+    # Read-ahead is bounded by concurrency + 1 ranges, never the whole object.
+    assert oss_server.stats.requests["GetObject"] - before <= 4 + 1
+
+
+def test_download_stream_writer_failures(creds: Any, bucket: str, peer: oss2.Bucket) -> None:
+    peer.put_object("big.bin", _data(BIG))
+
+    class Breaks(io.RawIOBase):
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: Any) -> int:
+            self.seen += len(b)
+            if self.seen > PART:
+                raise BrokenPipeError("reader went away")
+            return len(b)
+
+    async def go() -> list[Any]:
+        async with oss_session(creds) as oss:
+            closed = io.BytesIO()
+            closed.close()
+            return [
+                await oss.download_stream(bucket, "big.bin", closed),
+                await oss.download_stream(bucket, "big.bin", Breaks()),
+                await oss.download_stream(bucket, "big.bin", object()),
+                await oss.download_stream(bucket, "missing", io.BytesIO()),
+                await oss.download_stream(bucket, "big.bin", io.BytesIO(), offset=BIG + 1),
+            ]
+
+    closed, broken, nonsense, missing, beyond = run(go())
+    assert not closed.success and "closed" in closed.error_message
+    assert not broken.success and "reader went away" in broken.error_message
+    assert not nonsense.success and "write" in nonsense.error_message
+    assert not missing.success and "NoSuchKey" in missing.error_message
+    assert not beyond.success and "beyond" in beyond.error_message
+
+
+async def _put(creds: Any, bucket: str, key: str, data: bytes) -> None:
+    async with oss_session(creds) as oss:
+        r = await oss.upload_stream(bucket, key, data)
+        assert r.success, r.error_message
