@@ -22,7 +22,6 @@ from pydantic import ValidationError
 
 from ..config import TransferConfig, describe_validation_error
 from ..errors import (
-    ClientError,
     IntegrityError,
     InvalidInputError,
     LocalFileError,
@@ -49,7 +48,6 @@ from ..protocol.crc64 import crc64
 from ..protocol.keys import dir_prefix, key_basename, upload_key, validate_bucket, validate_key
 from ..protocol.metadata import object_headers
 from ..protocol.signing import Credentials, encode_query, presign_v1_query, presign_v4_query
-from ..protocol.xml import build_delete_multiple, parse_delete_multiple
 from . import _files
 from ._client import (
     CredentialsProvider,
@@ -74,6 +72,7 @@ from ._errors import from_exception
 from ._sources import as_source
 from ._target import ObjectTarget, Target, UrlTarget, meta_from_range_reply
 from ._upload import upload_dir, upload_file, upload_source
+from .engine import Engine
 
 log = logging.getLogger("agentbay_oss.aio")
 R = TypeVar("R", bound=ApiResponse)
@@ -277,6 +276,12 @@ class AsyncOss:
             return OSSClientResult(success=True, client_config=ClientConfig(**client.describe()))
         except Exception as exc:
             return self._fail(OSSClientResult, "env_init", exc)
+
+    @property
+    def engine(self) -> Engine:
+        """The transfer engine behind these methods, raising `OssError` instead of returning
+        results (see `agentbay_oss.aio.engine`); needs env_init first."""
+        return Engine(self._require())
 
     # -- transfers
 
@@ -719,7 +724,7 @@ class AsyncOss:
             async for page in client.iter_list(bucket, key):
                 keys = [e.key for e in page.entries if e.key == key or e.key.startswith(below)]
                 if keys:
-                    await delete_batch(client, bucket, keys)
+                    await client.delete_batch(bucket, keys)
                     deleted += keys
             return DeleteObjectsResult(success=True, deleted=deleted)
 
@@ -806,25 +811,6 @@ def _writer_of(writer: Any) -> Callable[[list[bytes]], Awaitable[None]]:
         await asyncio.to_thread(write_all, chunks)
 
     return write_sync
-
-
-async def delete_batch(client: OssClient, bucket: str, keys: list[str]) -> None:
-    """DeleteMultipleObjects of up to 1,000 keys (quiet: the reply lists only failures)."""
-    body = build_delete_multiple(keys)
-    md5 = _files.md5_base64(body)
-    _, _, reply = await client.simple(
-        "POST",
-        bucket,
-        "",
-        query=[("delete", None), ("encoding-type", "url")],
-        headers={"Content-MD5": md5, "Content-Type": "application/xml"},
-        data=body,
-    )
-    failed = parse_delete_multiple(reply)
-    if failed:
-        raise ClientError(
-            f"DeleteMultipleObjects in oss://{bucket} left {len(failed)} key(s), e.g. {failed[0]!r}"
-        )
 
 
 def _resolve_dest(path: str, name: str) -> Path:

@@ -9,7 +9,9 @@ at most `concurrency` part buffers are alive per session, whatever the file size
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
+import hashlib
 import inspect
 import ipaddress
 import logging
@@ -29,6 +31,7 @@ from yarl import URL
 
 from ..config import TransferConfig
 from ..errors import (
+    ClientError,
     InvalidInputError,
     OssError,
     ProtocolError,
@@ -544,6 +547,25 @@ class OssClient:
             if ahead is not None and not ahead.done():
                 ahead.cancel()
                 ahead.add_done_callback(_retrieve)
+
+    async def delete_batch(self, bucket: str, keys: list[str]) -> None:
+        """DeleteMultipleObjects of up to 1,000 keys (quiet: the reply lists only failures)."""
+        body = oxml.build_delete_multiple(keys)
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        _, _, reply = await self.simple(
+            "POST",
+            bucket,
+            "",
+            query=[("delete", None), ("encoding-type", "url")],
+            headers={"Content-MD5": md5, "Content-Type": "application/xml"},
+            data=body,
+        )
+        failed = oxml.parse_delete_multiple(reply)
+        if failed:
+            raise ClientError(
+                f"DeleteMultipleObjects in oss://{bucket} left {len(failed)} key(s), "
+                f"e.g. {failed[0]!r}"
+            )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,155 @@
+"""The transfer engine, for this project's other rooms (CLI, fsspec filesystem, Dask layer).
+
+`AsyncOss` turns failures into result objects; the engine raises the typed `OssError`s, which
+is what a filesystem or a task runner wants. Get it from an initialised `AsyncOss`:
+
+    engine = session.oss.engine                  # shares the session's pool and slots
+    src = engine.object("b", "data/in.parquet")  # a signed target; engine.url(u) for URLs
+    meta = await engine.head(src)                # size, etag, crc64, content type, metadata
+    async for chunks in engine.iter_ranges(src, offset=0, length=4096): ...
+    await engine.upload_source(engine.object("b", "k"), b"bytes or any stream")
+    await engine.upload_file(engine.object("b", "k"), "/local/file")
+    await engine.download_file(src, Path("/local/out"))
+    await engine.copy(src, engine.object("b2", "k2"))
+    async for page in engine.list_pages("b", "data/", delimiter="/"): ...
+    await engine.delete("b", ["k1", "k2"])       # DeleteMultipleObjects, 1,000 a request
+
+Every call takes an optional `progress` hook, as the `AsyncOss` methods do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..models import TransferredObject
+from ..protocol.metadata import object_headers
+from ..protocol.xml import ListPage
+from ._client import ObjectMeta, OssClient
+from ._common import Progress, ProgressHook
+from ._copy import copy_object
+from ._download import clamp_range, download_object, iter_ranges
+from ._sources import StreamSource, as_source
+from ._target import Lease, ObjectTarget, Target, UrlTarget
+from ._upload import upload_file, upload_source
+
+DELETE_BATCH = 1000
+
+
+class Engine:
+    """The engine bound to one initialised session (see the module doc)."""
+
+    def __init__(self, client: OssClient) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<Engine {self._client.endpoint.base}>"
+
+    @property
+    def concurrency(self) -> int:
+        return self._client.core.config.concurrency
+
+    def object(self, bucket: str, key: str) -> ObjectTarget:
+        return ObjectTarget(self._client, bucket, key)
+
+    def url(self, url: str) -> UrlTarget:
+        return UrlTarget(self._client.core, url)
+
+    async def head(self, target: ObjectTarget) -> ObjectMeta:
+        return await target.head()
+
+    async def upload_file(
+        self,
+        target: Target,
+        path: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: ProgressHook | None = None,
+    ) -> TransferredObject:
+        headers = _headers(target, content_type, metadata)
+        return await upload_file(target, path, None, Progress(progress), headers=headers)
+
+    async def upload_source(
+        self,
+        target: ObjectTarget,
+        source: Any,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: ProgressHook | None = None,
+    ) -> TransferredObject:
+        """bytes, a binary file object or a (async) iterable of bytes (see `as_source`)."""
+        src = source if isinstance(source, StreamSource) else as_source(source)
+        headers = object_headers(target.key, content_type, metadata)
+        return await upload_source(target, src, Progress(progress), headers)
+
+    async def download_file(
+        self, target: Target, dest: Path, *, progress: ProgressHook | None = None
+    ) -> TransferredObject:
+        """Into a regular file at `dest` (temp file, atomic rename)."""
+        meta = await target.head() if isinstance(target, ObjectTarget) else None
+        return await download_object(target, dest, Progress(progress), meta=meta)
+
+    async def iter_ranges(
+        self,
+        target: ObjectTarget,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        meta: ObjectMeta | None = None,
+        progress: ProgressHook | None = None,
+    ) -> AsyncIterator[list[bytes]]:
+        """Bytes [offset, offset + length) in order, a list of chunks per range."""
+        meta = meta or await target.head()
+        start, count = clamp_range(meta, offset, length)
+        async for chunks in iter_ranges(target, meta, start, count, Progress(progress)):
+            yield chunks
+
+    async def copy(
+        self, src: ObjectTarget, dst: ObjectTarget, *, progress: ProgressHook | None = None
+    ) -> TransferredObject:
+        return await copy_object(src, dst, Progress(progress))
+
+    async def list_pages(
+        self, bucket: str, prefix: str = "", delimiter: str | None = None
+    ) -> AsyncIterator[ListPage]:
+        """Listing pages in key order, the next one read while the caller works."""
+        async for page in self._client.iter_list(bucket, prefix, delimiter):
+            yield page
+
+    async def delete(self, bucket: str, keys: Iterable[str]) -> int:
+        """Delete `keys` (any number), 1,000 a request; returns how many were sent."""
+        batch: list[str] = []
+        sent = 0
+        for key in keys:
+            batch.append(key)
+            if len(batch) == DELETE_BATCH:
+                await self._client.delete_batch(bucket, batch)
+                sent, batch = sent + len(batch), []
+        if batch:
+            await self._client.delete_batch(bucket, batch)
+            sent += len(batch)
+        return sent
+
+
+def _headers(
+    target: Target, content_type: str | None, metadata: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    if isinstance(target, ObjectTarget):
+        return object_headers(target.key, content_type, metadata)
+    return None  # a presigned URL was signed without them
+
+
+__all__ = [
+    "Engine",
+    "Lease",
+    "ListPage",
+    "ObjectMeta",
+    "ObjectTarget",
+    "StreamSource",
+    "Target",
+    "UrlTarget",
+    "as_source",
+]
