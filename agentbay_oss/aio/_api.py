@@ -48,6 +48,7 @@ from ..protocol.crc64 import crc64
 from ..protocol.keys import dir_prefix, key_basename, upload_key, validate_bucket, validate_key
 from ..protocol.metadata import object_headers
 from ..protocol.signing import Credentials, encode_query, presign_v1_query, presign_v4_query
+from ..protocol.xml import ListPage
 from . import _files
 from ._client import (
     CredentialsProvider,
@@ -72,7 +73,6 @@ from ._errors import from_exception
 from ._sources import as_source
 from ._target import ObjectTarget, Target, UrlTarget, meta_from_range_reply
 from ._upload import upload_dir, upload_file, upload_source
-from .engine import Engine
 
 log = logging.getLogger("agentbay_oss.aio")
 R = TypeVar("R", bound=ApiResponse)
@@ -276,12 +276,6 @@ class AsyncOss:
             return OSSClientResult(success=True, client_config=ClientConfig(**client.describe()))
         except Exception as exc:
             return self._fail(OSSClientResult, "env_init", exc)
-
-    @property
-    def engine(self) -> Engine:
-        """The transfer engine behind these methods, raising `OssError` instead of returning
-        results (see `agentbay_oss.aio.engine`); needs env_init first."""
-        return Engine(self._require())
 
     # -- transfers
 
@@ -687,7 +681,8 @@ class AsyncOss:
     async def list_objects(
         self, bucket: str, prefix: str = "", delimiter: str | None = None
     ) -> ListObjectsResult:
-        """All objects under `prefix` (pages followed); with a delimiter also common prefixes."""
+        """All objects under `prefix` (pages followed); with a delimiter also common prefixes.
+        Holds the whole listing: for big prefixes iterate `iter_objects` instead."""
 
         async def run() -> ListObjectsResult:
             client = self._require()
@@ -696,14 +691,28 @@ class AsyncOss:
             entries: list[ObjectEntry] = []
             prefixes: list[str] = []
             async for page in client.iter_list(bucket, prefix, delimiter):
-                entries += [
-                    ObjectEntry(key=e.key, size=e.size, etag=e.etag, last_modified=e.last_modified)
-                    for e in page.entries
-                ]
-                prefixes += page.common_prefixes
+                got = _page_result(page)
+                entries += got.entries
+                prefixes += got.common_prefixes
             return ListObjectsResult(success=True, entries=entries, common_prefixes=prefixes)
 
         return await self._guard(ListObjectsResult, f"Listing oss://{bucket}/{prefix}", run)
+
+    async def iter_objects(
+        self, bucket: str, prefix: str = "", delimiter: str | None = None
+    ) -> AsyncGenerator[ListObjectsResult, None]:
+        """The listing a page (up to 1,000 entries) at a time, the next page read while the
+        caller works: memory does not grow with the listing. Raises `OssError` (an iterator
+        cannot return a failed result)."""
+        client = self._require()
+        validate_bucket(bucket)
+        validate_key(_check_key_arg(prefix, allow_empty=True), allow_empty=True)
+        try:
+            async for page in client.iter_list(bucket, prefix, delimiter):
+                yield _page_result(page)
+        except OssError as exc:
+            exc.message = self._scrub(exc.message)
+            raise
 
     async def delete_objects(
         self, bucket: str, key: str, recursive: bool = False
@@ -811,6 +820,17 @@ def _writer_of(writer: Any) -> Callable[[list[bytes]], Awaitable[None]]:
         await asyncio.to_thread(write_all, chunks)
 
     return write_sync
+
+
+def _page_result(page: ListPage) -> ListObjectsResult:
+    return ListObjectsResult(
+        success=True,
+        entries=[
+            ObjectEntry(key=e.key, size=e.size, etag=e.etag, last_modified=e.last_modified)
+            for e in page.entries
+        ],
+        common_prefixes=page.common_prefixes,
+    )
 
 
 def _resolve_dest(path: str, name: str) -> Path:

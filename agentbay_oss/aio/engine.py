@@ -3,7 +3,7 @@
 `AsyncOss` turns failures into result objects; the engine raises the typed `OssError`s, which
 is what a filesystem or a task runner wants. Get it from an initialised `AsyncOss`:
 
-    engine = session.oss.engine                  # shares the session's pool and slots
+    engine = Engine.of(session.oss)              # shares the session's pool and slots
     src = engine.object("b", "data/in.parquet")  # a signed target; engine.url(u) for URLs
     meta = await engine.head(src)                # size, etag, crc64, content type, metadata
     async for chunks in engine.iter_ranges(src, offset=0, length=4096): ...
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import TransferredObject
 from ..protocol.metadata import object_headers
@@ -34,6 +34,9 @@ from ._sources import StreamSource, as_source
 from ._target import Lease, ObjectTarget, Target, UrlTarget
 from ._upload import upload_file, upload_source
 
+if TYPE_CHECKING:
+    from ._api import AsyncOss
+
 DELETE_BATCH = 1000
 
 
@@ -42,6 +45,12 @@ class Engine:
 
     def __init__(self, client: OssClient) -> None:
         self._client = client
+
+    @classmethod
+    def of(cls, oss: AsyncOss) -> Engine:
+        """The engine of an `AsyncOss` (env_init first; for a blocking `Oss`, pass its
+        `async_oss` and run the engine on the loop you use)."""
+        return cls(oss._require())
 
     def __repr__(self) -> str:
         return f"<Engine {self._client.endpoint.base}>"

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -47,6 +47,20 @@ T = TypeVar("T")
 
 async def _next(agen: AsyncIterator[T]) -> T:
     return await agen.__anext__()
+
+
+def _bridge(agen: AsyncGenerator[T, None]) -> Iterator[T]:
+    """An async generator on the loop thread as a plain iterator. Closing it (or dropping it)
+    closes the async one on the loop, which stops its read-ahead."""
+    try:
+        while True:
+            try:
+                item = run(_next(agen))
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        run(agen.aclose())
 
 
 # The async objects the facade created and has not closed yet: closed when the portal shuts
@@ -199,18 +213,8 @@ class Oss:
     def iter_ranges(
         self, bucket: str, object: str, offset: int = 0, length: int | None = None
     ) -> Iterator[list[bytes]]:
-        # One loop round trip per range, not per chunk; closing this iterator closes the
-        # async one on the loop, which stops the read-ahead.
-        agen = self._async.iter_ranges(bucket, object, offset, length)
-        try:
-            while True:
-                try:
-                    chunks = run(_next(agen))
-                except StopAsyncIteration:
-                    return
-                yield chunks
-        finally:
-            run(agen.aclose())
+        # One loop round trip per range, not per chunk.
+        return _bridge(self._async.iter_ranges(bucket, object, offset, length))
 
     @_mirror(AsyncOss.download_bytes)
     def download_bytes(
@@ -255,6 +259,12 @@ class Oss:
         self, bucket: str, prefix: str = "", delimiter: str | None = None
     ) -> ListObjectsResult:
         return run(self._async.list_objects(bucket, prefix, delimiter))
+
+    @_mirror(AsyncOss.iter_objects)
+    def iter_objects(
+        self, bucket: str, prefix: str = "", delimiter: str | None = None
+    ) -> Iterator[ListObjectsResult]:
+        return _bridge(self._async.iter_objects(bucket, prefix, delimiter))
 
     @_mirror(AsyncOss.delete_objects)
     def delete_objects(self, bucket: str, key: str, recursive: bool = False) -> DeleteObjectsResult:

@@ -23,7 +23,7 @@ def test_engine_round_trip_with_public_imports_only(
 
     async def go() -> dict[str, Any]:
         async with oss_session(creds) as oss:
-            engine: Engine = oss.engine
+            engine = Engine.of(oss)
             out: dict[str, Any] = {}
             target = engine.object(bucket, "e/file.bin")
             assert isinstance(target, ObjectTarget)
@@ -61,6 +61,6 @@ def test_engine_needs_env_init(creds: Any) -> None:
         async with AsyncAgentBay() as agent_bay:
             session = (await agent_bay.create()).session
             with pytest.raises(NotInitializedError):
-                session.oss.engine  # noqa: B018
+                Engine.of(session.oss)
 
     run(go())

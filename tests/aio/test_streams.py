@@ -246,3 +246,36 @@ async def _put(creds: Any, bucket: str, key: str, data: bytes) -> None:
     async with oss_session(creds) as oss:
         r = await oss.upload_stream(bucket, key, data)
         assert r.success, r.error_message
+
+
+def test_iter_objects_pages_async_and_blocking(creds: Any, bucket: str, peer: oss2.Bucket) -> None:
+    for i in range(5):
+        peer.put_object(f"p/{i}", b"x")
+    peer.put_object("p/sub/deep", b"y")
+
+    async def go() -> list[Any]:
+        async with oss_session(creds) as oss:
+            return [page async for page in oss.iter_objects(bucket, "p/", delimiter="/")]
+
+    pages = run(go())
+    assert [e.key for p in pages for e in p.entries] == [f"p/{i}" for i in range(5)]
+    assert [c for p in pages for c in p.common_prefixes] == ["p/sub/"]
+
+    from aio_helpers import SMALL
+
+    from agentbay_oss import AgentBay, NotFoundError
+
+    with AgentBay(config=SMALL) as agent_bay:
+        session = agent_bay.create().session
+        session.oss.env_init(
+            creds.access_key_id,
+            creds.access_key_secret,
+            creds.security_token,
+            creds.endpoint,
+            creds.region,
+        ).raise_for_error()
+        keys = [e.key for page in session.oss.iter_objects(bucket, "p/") for e in page.entries]
+        assert keys == [*(f"p/{i}" for i in range(5)), "p/sub/deep"]
+        with pytest.raises(NotFoundError):
+            list(session.oss.iter_objects("no-such-bucket-x", ""))
+        session.delete()
