@@ -347,7 +347,8 @@ async def download_object(
     probe: Probe | None = None,
 ) -> TransferredObject:
     """One object into the file `dest` (a URL target comes with its `probe`)."""
-    threshold = target.core.config.multipart_threshold
+    cfg = target.core.config
+    threshold = cfg.multipart_threshold
     if probe is not None:
         meta = probe.meta
     elif (
@@ -367,7 +368,7 @@ async def download_object(
                 crc: int = await download_ranged(target, dest, meta, progress, head)
                 break
             except WholeCrcMismatch:
-                if attempt >= target.core.config.max_retries:
+                if attempt >= cfg.max_retries:
                     raise
                 attempt += 1
                 head = b""  # the first bytes may be the damaged ones

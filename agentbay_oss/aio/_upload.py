@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..checkpoint import UploadCheckpoint
@@ -32,7 +32,7 @@ from ..protocol.crc64 import crc64, crc64_combine, crc64_combine_all
 from ..protocol.keys import validate_key
 from . import _files, _resume
 from ._client import header_crc
-from ._common import Outcome, Pipeline, Progress, gather_all, run_pool, walk_tree
+from ._common import Outcome, Pipeline, Progress, gather_all, walk_tree
 from ._sources import StreamSource
 from ._target import Lease, ObjectTarget, Target
 
@@ -338,7 +338,7 @@ async def put_multipart(
         try:
             if saver is not None:
                 await saver.save()  # the upload id first: a crash from now on can resume
-            await _send_file_parts(mp, fd, path, info.size, progress, saver)
+            await send_parts(mp, file_parts(mp, fd, path, info.size), progress, saver)
             now = await asyncio.to_thread(_files.fstat_info, fd)
             if now != info:
                 raise SourceChangedError(
@@ -361,41 +361,87 @@ async def put_multipart(
     return TransferredObject(key=key, size=info.size, etag=etag, crc64=mp.combined_crc())
 
 
-async def _send_file_parts(
+@dataclass
+class PartBody:
+    """One part read and ready to send; `buffer` goes back to the session's pool after."""
+
+    number: int
+    body: memoryview
+    crc: int
+    buffer: bytearray | None = None
+
+
+async def send_parts(
     mp: Multipart,
-    fd: int,
-    path: str,
-    size: int,
+    parts: AsyncGenerator[PartBody, None],
     progress: Progress,
     saver: _resume.Checkpointer | None = None,
 ) -> None:
+    """The one multipart driver: a reader task fills a one-part queue while `concurrency`
+    workers send. Reading runs ahead of sending, also at concurrency 1 (the next part is
+    read while this one is on the wire); at most concurrency + 2 parts are alive."""
     target = mp.target
     core = target.core
-    todo = [p for p in planning.plan_parts(size, mp.part_size) if p.number not in mp.parts]
+    workers = core.config.concurrency
+    queue: asyncio.Queue[PartBody | None] = asyncio.Queue(maxsize=1)
 
-    async def send(part: planning.Part) -> None:
-        async def op() -> PartDone:
-            async with target.lease() as lease:
-                # Read inside the slot: at most `concurrency` part buffers exist per session.
-                buf = core.take_buffer(part.size)
-                reading = True
-                try:
-                    crc = await asyncio.to_thread(
-                        _files.read_part_into, fd, buf, part.offset, part.size, path
-                    )
-                    reading = False
-                    view = memoryview(buf)[: part.size]
-                    return await send_part(lease, mp, part.number, view, crc)
-                finally:
-                    if not reading:  # a read cut short by cancellation may still be running
-                        core.give_buffer(buf)
+    async def reader() -> None:
+        try:
+            async for part in parts:
+                await queue.put(part)
+        finally:
+            await parts.aclose()  # now, not at garbage collection (it may hold a file read)
+        for _ in range(workers):
+            await queue.put(None)
 
-        mp.parts[part.number] = await target.retry(op, f"PUT part {part.number} of {target.where}")
-        if saver is not None:
-            await saver.save()
-        await progress.add_bytes(part.size, target.where)
+    async def worker() -> None:
+        while (part := await queue.get()) is not None:
 
-    await run_pool(todo, core.config.concurrency, send)
+            async def op(part: PartBody = part) -> PartDone:
+                async with target.lease() as lease:
+                    return await send_part(lease, mp, part.number, part.body, part.crc)
+
+            try:
+                done = await target.retry(op, f"PUT part {part.number} of {target.where}")
+            finally:
+                if part.buffer is not None:
+                    core.give_buffer(part.buffer)
+            mp.parts[part.number] = done
+            if saver is not None:
+                await saver.save()
+            await progress.add_bytes(done.size, target.where)
+
+    await gather_all([reader(), *(worker() for _ in range(workers))])
+
+
+async def file_parts(
+    mp: Multipart, fd: int, path: str, size: int
+) -> AsyncGenerator[PartBody, None]:
+    """The parts of a local file not yet sent, read with pread into reused buffers."""
+    core = mp.target.core
+    for part in planning.plan_parts(size, mp.part_size):
+        if part.number in mp.parts:
+            continue
+        buf = core.take_buffer(part.size)
+        read = asyncio.ensure_future(
+            asyncio.to_thread(_files.read_part_into, fd, buf, part.offset, part.size, path)
+        )
+        # A read cut short by cancellation still runs in its thread: the fd must stay open
+        # until it ends (the caller closes it), and its buffer is not reused.
+        crc = await _wait_read(read)
+        yield PartBody(part.number, memoryview(buf)[: part.size], crc, buf)
+
+
+async def _wait_read(read: asyncio.Future[int]) -> int:
+    try:
+        return await asyncio.shield(read)
+    except asyncio.CancelledError:
+        while not read.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(read)
+        if not read.cancelled():
+            read.exception()
+        raise
 
 
 # ---------------------------------------------------------------------------- other sources
@@ -424,7 +470,7 @@ async def upload_source(
         return TransferredObject(key=target.key, size=len(data), etag=etag, crc64=crc)
     mp = Multipart(target, await initiate(target, headers), part_size)
     try:
-        await _send_stream_parts(mp, source, first, progress)
+        await send_parts(mp, stream_parts(mp, source, first), progress)
         etag = await complete(mp)
     except BaseException:
         await abort_shielded(mp)
@@ -433,49 +479,26 @@ async def upload_source(
     return TransferredObject(key=target.key, size=mp.size, etag=etag, crc64=mp.combined_crc())
 
 
-async def _send_stream_parts(
-    mp: Multipart, source: StreamSource, first: memoryview, progress: Progress
-) -> None:
-    """Workers take the next part in turn (read under a lock) and send it: each holds at most
-    one part, so at most `concurrency` parts are alive."""
-    target = mp.target
-    lock = asyncio.Lock()
-    pending = [first]  # bytes read before the upload started, cut into parts below
-    numbers = iter(range(1, planning.MAX_PARTS + 2))
-
-    async def next_part() -> tuple[int, memoryview] | None:
-        async with lock:
-            if pending:
-                head = pending.pop()
-                if len(head) > mp.part_size:
-                    pending.append(head[mp.part_size :])
-                    head = head[: mp.part_size]
-                body = head
-            else:
-                body = await source.read(mp.part_size)
-            if not body:
-                return None  # (the source had more than the first bytes: no empty part)
-            number = next(numbers)
-            if number > planning.MAX_PARTS:
-                raise InvalidInputError(
-                    f"the source is longer than {planning.MAX_PARTS} parts of {mp.part_size} bytes",
-                    hint="raise TransferConfig.part_size",
-                )
-            return number, body
-
-    async def worker() -> None:
-        while (got := await next_part()) is not None:
-            number, body = got
-            crc = await asyncio.to_thread(crc64, body) if len(body) > TINY else crc64(body)
-
-            async def op(number: int = number, body: memoryview = body, crc: int = crc) -> PartDone:
-                async with target.lease() as lease:
-                    return await send_part(lease, mp, number, body, crc)
-
-            mp.parts[number] = await target.retry(op, f"PUT part {number} of {target.where}")
-            await progress.add_bytes(len(body), target.where)
-
-    await gather_all([worker() for _ in range(target.core.config.concurrency)])
+async def stream_parts(
+    mp: Multipart, source: StreamSource, first: memoryview
+) -> AsyncGenerator[PartBody, None]:
+    """Parts of a source read in order: first the bytes read before the upload started."""
+    number = 0
+    while True:
+        if first:
+            body, first = first[: mp.part_size], first[mp.part_size :]
+        else:
+            body = await source.read(mp.part_size)
+        if not body:
+            return  # (the source had more than the first bytes: no empty part)
+        number += 1
+        if number > planning.MAX_PARTS:
+            raise InvalidInputError(
+                f"the source is longer than {planning.MAX_PARTS} parts of {mp.part_size} bytes",
+                hint="raise TransferConfig.part_size",
+            )
+        crc = await asyncio.to_thread(crc64, body) if len(body) > TINY else crc64(body)
+        yield PartBody(number, body, crc)
 
 
 # ---------------------------------------------------------------------------- directories

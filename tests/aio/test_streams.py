@@ -279,3 +279,67 @@ def test_iter_objects_pages_async_and_blocking(creds: Any, bucket: str, peer: os
         with pytest.raises(NotFoundError):
             list(session.oss.iter_objects("no-such-bucket-x", ""))
         session.delete()
+
+
+def test_metadata_round_trip_through_upload_and_download(
+    creds: Any, bucket: str, peer: oss2.Bucket, tmp_path: Path
+) -> None:
+    tree = tmp_path / "site"
+    (tree / "css").mkdir(parents=True)
+    (tree / "index.html").write_bytes(b"<html/>")
+    (tree / "css" / "a.css").write_bytes(b"p{}")
+    big = tmp_path / "big.bin"
+    big.write_bytes(_data(THRESHOLD + 1))
+
+    async def go() -> list[Any]:
+        async with oss_session(creds) as oss:
+            up = await oss.upload(bucket, "site", str(tree), metadata={"build": "42"})
+            up_big = await oss.upload(
+                bucket, "big.bin", str(big), content_type="application/x-big", metadata={"a": "b"}
+            )
+            down = await oss.download(bucket, "site/", str(tmp_path / "out"))
+            down_big = await oss.download(bucket, "big.bin", str(tmp_path / "big.out"))
+            return [up, up_big, down, down_big]
+
+    up, up_big, down, down_big = run(go())
+    for r in (up, up_big, down, down_big):
+        assert r.success, r.error_message
+    assert peer.head_object("site/index.html").content_type == "text/html"
+    assert peer.head_object("site/css/a.css").content_type == "text/css"
+    assert peer.head_object("site/css/a.css").headers["x-oss-meta-build"] == "42"
+    assert peer.head_object("big.bin").content_type == "application/x-big"
+    got = {o.key: (o.content_type, o.metadata) for o in down.objects}
+    assert got["site/index.html"] == ("text/html", {"build": "42"})
+    assert down_big.objects[0].content_type == "application/x-big"
+    assert down_big.objects[0].metadata == {"a": "b"}
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_stream_upload_reads_ahead_a_bounded_number_of_parts(
+    creds: Any, bucket: str, oss_server: Any, peer: oss2.Bucket, concurrency: int
+) -> None:
+    from aio_helpers import SMALL
+
+    cfg = SMALL.model_copy(update={"concurrency": concurrency})
+    stats = oss_server.stats.requests
+    base = stats["UploadPart"]
+    ahead: list[int] = []
+    total = 30
+
+    def parts() -> Iterator[bytes]:
+        for i in range(total):
+            # Parts handed over minus parts the server has begun to receive.
+            ahead.append(i - (stats["UploadPart"] - base))
+            yield bytes([i]) * PART
+
+    async def go() -> Any:
+        async with oss_session(creds, cfg) as oss:
+            return await oss.upload_stream(bucket, "s", parts())
+
+    r = run(go())
+    assert r.success, r.error_message
+    assert peer.get_object("s").read() == b"".join(bytes([i]) * PART for i in range(total))
+    # The first THRESHOLD bytes, one part queued, one being read, one per worker.
+    bound = THRESHOLD // PART + 1 + 1 + concurrency
+    assert max(ahead) <= bound, ahead
+    assert stats["UploadPart"] - base == total
