@@ -28,6 +28,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from ..protocol.crc64 import crc64, crc64_combine_all
+from . import subresources
 from .auth import Authenticator, AuthInput
 from .bodies import InjectedReset, receive_body
 from .errors import (
@@ -307,47 +308,18 @@ class Ctx:
 def operation(
     method: str, bucket: str, key: str, q: dict[str, str | None], h: dict[str, str]
 ) -> str:
-    """The OSS operation name a request maps to (used for dispatch and counters)."""
-    if not bucket:
-        return "ListBuckets" if method == "GET" else "Unsupported"
-    if not key:
-        table = {
-            "PUT": "PutBucket",
-            "DELETE": "DeleteBucket",
-            "HEAD": "GetBucketInfo",
-            "POST": "DeleteMultipleObjects" if "delete" in q else "Unsupported",
-        }
-        if method == "GET":
-            if "uploads" in q:
-                return "ListMultipartUploads"
-            if "acl" in q:
-                return "GetBucketAcl"
-            if "location" in q:
-                return "GetBucketLocation"
-            if "bucketInfo" in q:
-                return "GetBucketInfo"
-            return "ListObjectsV2" if q.get("list-type") == "2" else "ListObjects"
-        return table.get(method, "Unsupported")
-    if method == "PUT":
-        if "uploadId" in q or "partNumber" in q:
-            return "UploadPartCopy" if "x-oss-copy-source" in h else "UploadPart"
-        if "acl" in q:
-            return "PutObjectAcl"
-        return "CopyObject" if "x-oss-copy-source" in h else "PutObject"
-    if method == "GET":
-        if "uploadId" in q:
-            return "ListParts"
-        return "GetObjectAcl" if "acl" in q else "GetObject"
-    if method == "HEAD":
-        return "GetObjectMeta" if "objectMeta" in q else "HeadObject"
-    if method == "DELETE":
-        return "AbortMultipartUpload" if "uploadId" in q else "DeleteObject"
-    if method == "POST":
-        if "uploads" in q:
-            return "InitiateMultipartUpload"
-        if "uploadId" in q:
-            return "CompleteMultipartUpload"
-    return "Unsupported"
+    """The OSS operation name a request maps to (used for dispatch and counters).
+
+    Sub-resources decide it (see `subresources`); "Unsupported" is answered 501.
+    """
+    op = subresources.lookup(method, bucket, key, q)
+    if op == "ListObjects" and q.get("list-type") == "2":
+        return "ListObjectsV2"
+    if op == "UploadPart" and "x-oss-copy-source" in h:
+        return "UploadPartCopy"
+    if op == "PutObject" and "x-oss-copy-source" in h:
+        return "CopyObject"
+    return op
 
 
 ANONYMOUS_OPS = frozenset(
@@ -493,6 +465,12 @@ class OssApp:
         ctx.q = dict(ctx.query)
         ctx.op = operation(ctx.method, ctx.bucket, ctx.key, ctx.q, ctx.headers)
         self.stats.requests[ctx.op] += 1
+        if ctx.op == subresources.NOT_IMPLEMENTED:  # before any fault, handler or body read
+            raise OssError(
+                501,
+                "NotImplemented",
+                subresources.describe(ctx.method, ctx.bucket, ctx.key, ctx.q),
+            )
         if not self.faults.applies_to(ctx.op):
             ctx.decision = NO_FAULT
         d = ctx.decision
@@ -514,12 +492,6 @@ class OssApp:
         # Drops for bodies happen mid-body (object/part uploads, GET); all else drops up front.
         if d.reset and ctx.op not in ("GetObject", "PutObject", "UploadPart"):
             raise InjectedReset()
-        if ctx.op == "Unsupported":
-            raise OssError(
-                400,
-                "NotImplemented",
-                f"{ctx.method} with these parameters is not supported by this server.",
-            )
         if ctx.key and len(ctx.key.encode()) > 1023:
             raise OssError(
                 400,
