@@ -84,3 +84,30 @@ def test_traversal_shaped_keys_are_just_keys(
     b.put_object(key, b"safe")
     assert b.get_object(key).read() == b"safe"
     assert key in [o.key for o in oss2.ObjectIterator(b)]
+
+
+# Control characters both clients write raw into the DeleteMultipleObjects XML (XML 1.0
+# forbids them); CR would also be read back as LF by a plain XML parser.
+CONTROL_KEYS = ["form\x0cfeed", "\x01start", "bell\x07end", "cr\rlf\r\n", "esc\x1b[0m"]
+
+
+def test_oss2_batch_delete_keys_with_control_characters(oss2_bucket: oss2.Bucket) -> None:
+    b = oss2_bucket
+    for key in [*CONTROL_KEYS, "plain"]:
+        b.put_object(key, b"x")
+    result = b.batch_delete_objects([*CONTROL_KEYS, "plain"])
+    assert sorted(result.deleted_keys) == sorted([*CONTROL_KEYS, "plain"])
+    assert [o.key for o in oss2.ObjectIterator(b)] == []
+
+
+def test_v2_batch_delete_keys_with_control_characters(v2_env: tuple[v2.Client, str]) -> None:
+    c, bkt = v2_env
+    for key in CONTROL_KEYS:
+        c.put_object(v2.PutObjectRequest(bucket=bkt, key=key, body=b"x"))
+    result = c.delete_multiple_objects(
+        v2.DeleteMultipleObjectsRequest(
+            bucket=bkt, objects=[v2.DeleteObject(key=k) for k in CONTROL_KEYS], encoding_type="url"
+        )
+    )
+    assert sorted(d.key for d in result.deleted_objects or []) == sorted(CONTROL_KEYS)
+    assert not c.list_objects_v2(v2.ListObjectsV2Request(bucket=bkt)).contents
