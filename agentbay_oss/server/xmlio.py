@@ -40,10 +40,15 @@ def document(root: str, children: Iterable[str]) -> bytes:
     return (XML_HEADER + f"<{root}>" + "".join(children) + f"</{root}>").encode()
 
 
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def error_body(err: OssError, request_id: str, host: str) -> bytes:
     parts = [el("Code", err.code), el("Message", err.message), el("RequestId", request_id)]
     parts.append(el("HostId", host))
-    parts += [el(k, v) for k, v in err.extra.items()]
+    # Extra fields echo request input (a key): characters XML 1.0 cannot carry become U+FFFD,
+    # or the client could not parse the error at all.
+    parts += [el(k, _XML_UNSAFE.sub("\ufffd", v)) for k, v in err.extra.items()]
     parts.append(el("EC", err.ec))
     return document("Error", parts)
 

@@ -162,6 +162,7 @@ def _request(srv: LocalOssServer, head: str, body: bytes = b"") -> tuple[int, by
         ("GET /public-bkt/k HTTP/9.9\r\nHost: HOST\r\n\r\n", None),
         ("BREW /public-bkt/k HTTP/1.1\r\nHost: HOST\r\n\r\n", None),
         ("OPTIONS /public-bkt/k HTTP/1.1\r\nHost: HOST\r\n\r\n", "NotImplemented"),
+        ("GET /public-bkt/%00%0C HTTP/1.1\r\nHost: HOST\r\n\r\n", "NoSuchKey"),  # <Key> in XML
         ("GET /public-bkt/" + "k" * 2000 + " HTTP/1.1\r\nHost: HOST\r\n\r\n", "InvalidObjectName"),
         (
             "PUT /public-bkt/k HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
