@@ -32,6 +32,8 @@ from . import subresources
 from .auth import Authenticator, AuthInput
 from .bodies import InjectedReset, receive_body
 from .errors import (
+    EC_KEY_LEADING_SLASH,
+    EC_KEY_TOO_LONG,
     OssError,
     invalid_argument,
     no_such_bucket,
@@ -158,6 +160,30 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if start > end:
         return None
     return start, end
+
+
+# Operations that create or change the object named in the path. OSS refuses names starting
+# with a backslash for them; reads and deletes of such a name just find nothing.
+KEY_WRITE_OPS = frozenset(
+    {
+        "PutObject", "CopyObject", "PutObjectAcl", "InitiateMultipartUpload", "UploadPart",
+        "UploadPartCopy", "CompleteMultipartUpload",
+    }
+)  # fmt: skip
+
+
+def check_key(key: str, op: str) -> None:
+    """Refuse an object name OSS refuses (InvalidObjectName)."""
+    if len(key.encode()) > 1023:
+        raise OssError(
+            400, "InvalidObjectName", "The object key is longer than 1023 bytes.",
+            extra={"Key": key[:64]}, ec=EC_KEY_TOO_LONG,
+        )  # fmt: skip
+    if op in KEY_WRITE_OPS and key.startswith("\\"):
+        raise OssError(
+            400, "InvalidObjectName", "The object name must not start with a backslash.",
+            extra={"Key": key[:64]}, ec=EC_KEY_LEADING_SLASH,
+        )  # fmt: skip
 
 
 def _is_utf8(text: str) -> bool:
@@ -492,13 +518,8 @@ class OssApp:
         # Drops for bodies happen mid-body (object/part uploads, GET); all else drops up front.
         if d.reset and ctx.op not in ("GetObject", "PutObject", "UploadPart"):
             raise InjectedReset()
-        if ctx.key and len(ctx.key.encode()) > 1023:
-            raise OssError(
-                400,
-                "InvalidObjectName",
-                "The object key is longer than 1023 bytes.",
-                extra={"Key": ctx.key[:64]},
-            )
+        if ctx.key:
+            check_key(ctx.key, ctx.op)
         signed = self.auth.authenticate(
             AuthInput(ctx.method, ctx.bucket, ctx.key, ctx.query, ctx.headers),
             time.time() + self.faults.config.clock_offset_s,
