@@ -293,6 +293,20 @@ def _token_decode(token: str) -> str:
 # ---------------------------------------------------------------------------- request context
 
 
+# Operations whose handler reads (or drains) the request body. Any other request that
+# declares a body is answered without waiting for it, and its connection is closed after the
+# answer: the declared bytes may never come (a client that put Content-Length on a GET), and
+# if they do not, the next request on the connection would be read as this one's body, and its
+# remainder parsed as garbage, which would earn it a wrong answer. HTTP framing says the body
+# is there, so neither reading it first (a hang) nor ignoring it (a desync) is safe; closing is.
+TAKES_BODY = frozenset(
+    {
+        "PutBucket", "DeleteMultipleObjects", "PutObject", "CopyObject", "InitiateMultipartUpload",
+        "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
+    }
+)  # fmt: skip
+
+
 class Ctx:
     """One request, parsed."""
 
@@ -329,6 +343,11 @@ class Ctx:
     def has_body(self) -> bool:
         req = self.request
         return bool(req.content_length) or (req.content_length is None and req.body_exists)
+
+    @property
+    def body_left_unread(self) -> bool:
+        """A declared body this operation does not read (a GET with Content-Length: 9)."""
+        return self.op not in TAKES_BODY and self.has_body
 
 
 def operation(
@@ -444,6 +463,8 @@ class OssApp:
         # No Date here: aiohttp adds it (formatted once a second).
         resp.headers["x-oss-request-id"] = ctx.request_id
         resp.headers["Server"] = "AliyunOSS"
+        if ctx.body_left_unread:
+            resp.force_close()  # see TAKES_BODY
 
     async def _error(self, ctx: Ctx, err: OssError) -> web.StreamResponse:
         body = error_body(err, ctx.request_id, ctx.request.host or "localhost")
