@@ -28,9 +28,12 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from ..protocol.crc64 import crc64, crc64_combine_all
+from . import subresources
 from .auth import Authenticator, AuthInput
 from .bodies import InjectedReset, receive_body
 from .errors import (
+    EC_KEY_LEADING_SLASH,
+    EC_KEY_TOO_LONG,
     OssError,
     invalid_argument,
     no_such_bucket,
@@ -159,6 +162,30 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+# Operations that create or change the object named in the path. OSS refuses names starting
+# with a backslash for them; reads and deletes of such a name just find nothing.
+KEY_WRITE_OPS = frozenset(
+    {
+        "PutObject", "CopyObject", "PutObjectAcl", "InitiateMultipartUpload", "UploadPart",
+        "UploadPartCopy", "CompleteMultipartUpload",
+    }
+)  # fmt: skip
+
+
+def check_key(key: str, op: str) -> None:
+    """Refuse an object name OSS refuses (InvalidObjectName)."""
+    if len(key.encode()) > 1023:
+        raise OssError(
+            400, "InvalidObjectName", "The object key is longer than 1023 bytes.",
+            extra={"Key": key[:64]}, ec=EC_KEY_TOO_LONG,
+        )  # fmt: skip
+    if op in KEY_WRITE_OPS and key.startswith("\\"):
+        raise OssError(
+            400, "InvalidObjectName", "The object name must not start with a backslash.",
+            extra={"Key": key[:64]}, ec=EC_KEY_LEADING_SLASH,
+        )  # fmt: skip
+
+
 def _is_utf8(text: str) -> bool:
     """aiohttp decodes header bytes with surrogateescape: invalid UTF-8 shows as surrogates."""
     try:
@@ -266,6 +293,20 @@ def _token_decode(token: str) -> str:
 # ---------------------------------------------------------------------------- request context
 
 
+# Operations whose handler reads (or drains) the request body. Any other request that
+# declares a body is answered without waiting for it, and its connection is closed after the
+# answer: the declared bytes may never come (a client that put Content-Length on a GET), and
+# if they do not, the next request on the connection would be read as this one's body, and its
+# remainder parsed as garbage, which would earn it a wrong answer. HTTP framing says the body
+# is there, so neither reading it first (a hang) nor ignoring it (a desync) is safe; closing is.
+TAKES_BODY = frozenset(
+    {
+        "PutBucket", "DeleteMultipleObjects", "PutObject", "CopyObject", "InitiateMultipartUpload",
+        "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
+    }
+)  # fmt: skip
+
+
 class Ctx:
     """One request, parsed."""
 
@@ -303,51 +344,27 @@ class Ctx:
         req = self.request
         return bool(req.content_length) or (req.content_length is None and req.body_exists)
 
+    @property
+    def body_left_unread(self) -> bool:
+        """A declared body this operation does not read (a GET with Content-Length: 9)."""
+        return self.op not in TAKES_BODY and self.has_body
+
 
 def operation(
     method: str, bucket: str, key: str, q: dict[str, str | None], h: dict[str, str]
 ) -> str:
-    """The OSS operation name a request maps to (used for dispatch and counters)."""
-    if not bucket:
-        return "ListBuckets" if method == "GET" else "Unsupported"
-    if not key:
-        table = {
-            "PUT": "PutBucket",
-            "DELETE": "DeleteBucket",
-            "HEAD": "GetBucketInfo",
-            "POST": "DeleteMultipleObjects" if "delete" in q else "Unsupported",
-        }
-        if method == "GET":
-            if "uploads" in q:
-                return "ListMultipartUploads"
-            if "acl" in q:
-                return "GetBucketAcl"
-            if "location" in q:
-                return "GetBucketLocation"
-            if "bucketInfo" in q:
-                return "GetBucketInfo"
-            return "ListObjectsV2" if q.get("list-type") == "2" else "ListObjects"
-        return table.get(method, "Unsupported")
-    if method == "PUT":
-        if "uploadId" in q or "partNumber" in q:
-            return "UploadPartCopy" if "x-oss-copy-source" in h else "UploadPart"
-        if "acl" in q:
-            return "PutObjectAcl"
-        return "CopyObject" if "x-oss-copy-source" in h else "PutObject"
-    if method == "GET":
-        if "uploadId" in q:
-            return "ListParts"
-        return "GetObjectAcl" if "acl" in q else "GetObject"
-    if method == "HEAD":
-        return "GetObjectMeta" if "objectMeta" in q else "HeadObject"
-    if method == "DELETE":
-        return "AbortMultipartUpload" if "uploadId" in q else "DeleteObject"
-    if method == "POST":
-        if "uploads" in q:
-            return "InitiateMultipartUpload"
-        if "uploadId" in q:
-            return "CompleteMultipartUpload"
-    return "Unsupported"
+    """The OSS operation name a request maps to (used for dispatch and counters).
+
+    Sub-resources decide it (see `subresources`); "Unsupported" is answered 501.
+    """
+    op = subresources.lookup(method, bucket, key, q)
+    if op == "ListObjects" and q.get("list-type") == "2":
+        return "ListObjectsV2"
+    if op == "UploadPart" and "x-oss-copy-source" in h:
+        return "UploadPartCopy"
+    if op == "PutObject" and "x-oss-copy-source" in h:
+        return "CopyObject"
+    return op
 
 
 ANONYMOUS_OPS = frozenset(
@@ -446,6 +463,8 @@ class OssApp:
         # No Date here: aiohttp adds it (formatted once a second).
         resp.headers["x-oss-request-id"] = ctx.request_id
         resp.headers["Server"] = "AliyunOSS"
+        if ctx.body_left_unread:
+            resp.force_close()  # see TAKES_BODY
 
     async def _error(self, ctx: Ctx, err: OssError) -> web.StreamResponse:
         body = error_body(err, ctx.request_id, ctx.request.host or "localhost")
@@ -493,6 +512,12 @@ class OssApp:
         ctx.q = dict(ctx.query)
         ctx.op = operation(ctx.method, ctx.bucket, ctx.key, ctx.q, ctx.headers)
         self.stats.requests[ctx.op] += 1
+        if ctx.op == subresources.NOT_IMPLEMENTED:  # before any fault, handler or body read
+            raise OssError(
+                501,
+                "NotImplemented",
+                subresources.describe(ctx.method, ctx.bucket, ctx.key, ctx.q),
+            )
         if not self.faults.applies_to(ctx.op):
             ctx.decision = NO_FAULT
         d = ctx.decision
@@ -514,19 +539,8 @@ class OssApp:
         # Drops for bodies happen mid-body (object/part uploads, GET); all else drops up front.
         if d.reset and ctx.op not in ("GetObject", "PutObject", "UploadPart"):
             raise InjectedReset()
-        if ctx.op == "Unsupported":
-            raise OssError(
-                400,
-                "NotImplemented",
-                f"{ctx.method} with these parameters is not supported by this server.",
-            )
-        if ctx.key and len(ctx.key.encode()) > 1023:
-            raise OssError(
-                400,
-                "InvalidObjectName",
-                "The object key is longer than 1023 bytes.",
-                extra={"Key": ctx.key[:64]},
-            )
+        if ctx.key:
+            check_key(ctx.key, ctx.op)
         signed = self.auth.authenticate(
             AuthInput(ctx.method, ctx.bucket, ctx.key, ctx.query, ctx.headers),
             time.time() + self.faults.config.clock_offset_s,

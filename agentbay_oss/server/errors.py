@@ -1,6 +1,29 @@
-"""The one exception the server raises inside handlers: an OSS error with its HTTP status."""
+"""The one exception the server raises inside handlers: an OSS error with its HTTP status,
+and the table of OSS's per-cause error codes (EC) it carries."""
 
 from __future__ import annotations
+
+# x-oss-ec (and <EC> in the body): OSS's fine-grained error code, one per cause, which its
+# docs index at https://api.aliyun.com/troubleshoot?q=<EC>. Only codes seen in OSS's own
+# documentation or in OSS responses quoted by Alibaba's SDKs are used; every other error
+# carries GENERIC_EC, which is no published OSS code, so nobody mistakes it for a real cause.
+GENERIC_EC = "0000-00000000"
+EC_KEY_TOO_LONG = "0016-00000002"  # InvalidObjectName: longer than 1023 bytes (OSS docs)
+EC_KEY_LEADING_SLASH = "0016-00000005"  # InvalidObjectName: starts with / or \ (OSS docs)
+EC_BY_CODE = {
+    # OSS's DeleteBucket reference (its error examples); OSS responses in the Go SDK v2 tests.
+    "NoSuchBucket": "0015-00000101",
+    "BucketNotEmpty": "0015-00000301",
+    # OSS responses quoted by aliyun-oss-java-sdk's ErrorTest and the Go SDK v2 tests.
+    "NoSuchKey": "0026-00000001",
+    # OSS support pages: 0002-00000040 (a V1 signature that does not match; the server
+    # reports V4 mismatches with it too), 0002-00000504 (Date too far from server time).
+    "SignatureDoesNotMatch": "0002-00000040",
+    "RequestTimeTooSkewed": "0002-00000504",
+    # An OSS response quoted by alibabacloud-oss-v2's and the C++ SDK v2's tests.
+    "InvalidAccessKeyId": "0002-00000902",
+    "InvalidObjectName": EC_KEY_TOO_LONG,
+}
 
 
 class OssError(Exception):
@@ -14,7 +37,7 @@ class OssError(Exception):
         *,
         extra: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
-        ec: str = "0000-00000000",
+        ec: str | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
@@ -22,7 +45,7 @@ class OssError(Exception):
         self.message = message
         self.extra = extra or {}
         self.headers = headers or {}
-        self.ec = ec
+        self.ec = ec or EC_BY_CODE.get(code, GENERIC_EC)
 
 
 def no_such_bucket(bucket: str) -> OssError:

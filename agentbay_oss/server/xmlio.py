@@ -7,6 +7,7 @@ entity tricks reach the parser.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,10 +40,15 @@ def document(root: str, children: Iterable[str]) -> bytes:
     return (XML_HEADER + f"<{root}>" + "".join(children) + f"</{root}>").encode()
 
 
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def error_body(err: OssError, request_id: str, host: str) -> bytes:
     parts = [el("Code", err.code), el("Message", err.message), el("RequestId", request_id)]
     parts.append(el("HostId", host))
-    parts += [el(k, v) for k, v in err.extra.items()]
+    # Extra fields echo request input (a key): characters XML 1.0 cannot carry become U+FFFD,
+    # or the client could not parse the error at all.
+    parts += [el(k, _XML_UNSAFE.sub("\ufffd", v)) for k, v in err.extra.items()]
     parts.append(el("EC", err.ec))
     return document("Error", parts)
 
@@ -54,14 +60,50 @@ def owner_xml(owner: str) -> str:
 # ---------------------------------------------------------------------------- request bodies
 
 
+# C0 control characters XML 1.0 forbids, plus CR (which a parser turns into LF). oss2 writes
+# keys into request XML raw, control characters and all; alibabacloud-oss-v2 writes them as
+# character references (`&#12;`), which XML 1.0 forbids too. OSS accepts both: a key that
+# PutObject took must stay batch-deletable.
+_CONTROL_BYTES = bytes(b for b in range(0x20) if b not in (0x09, 0x0A))
+_CHAR_REF = re.compile(rb"&#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}));")
+
+
+def _hide_controls(body: bytes) -> tuple[bytes, dict[int, int]]:
+    """Swap control characters (raw or referenced) for private-use characters absent from the
+    body, so the stdlib parser accepts it; returns the table that swaps them back."""
+    if b"&#" not in body and not any(b in body for b in _CONTROL_BYTES):
+        return body, {}
+    bases = range(0xE000, 0xF8FF - 0x20, 0x20)  # the Private Use Area, 32 at a time
+    base = next(
+        (b for b in bases if all(chr(b + c).encode() not in body for c in _CONTROL_BYTES)), None
+    )
+    if base is None:
+        return body, {}  # every stand-in taken (absurd): parse as sent, strictly
+    stand_in = {c: chr(base + c).encode() for c in _CONTROL_BYTES}
+
+    def swap(match: re.Match[bytes]) -> bytes:
+        hexa, dec = match.groups()
+        return stand_in.get(int(hexa, 16) if hexa else int(dec), match[0])
+
+    hidden = _CHAR_REF.sub(swap, body)
+    for c, s in stand_in.items():
+        hidden = hidden.replace(bytes([c]), s)
+    return hidden, {base + c: c for c in _CONTROL_BYTES}
+
+
 def _parse(body: bytes) -> ET.Element:
     head = body[:4096].lower()
     if b"<!doctype" in head or b"<!entity" in body.lower():
         raise malformed_xml("DTDs and entities are not accepted")
+    hidden, restore = _hide_controls(body)
     try:
-        return ET.fromstring(body)
+        root = ET.fromstring(hidden)
     except ET.ParseError as exc:
         raise malformed_xml(str(exc)) from None
+    if restore:
+        for node in root.iter():
+            node.text = node.text.translate(restore) if node.text else node.text
+    return root
 
 
 def _text(node: ET.Element, tag: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import alibabacloud_oss_v2 as v2
@@ -84,3 +85,73 @@ def test_traversal_shaped_keys_are_just_keys(
     b.put_object(key, b"safe")
     assert b.get_object(key).read() == b"safe"
     assert key in [o.key for o in oss2.ObjectIterator(b)]
+
+
+# Control characters both clients write raw into the DeleteMultipleObjects XML (XML 1.0
+# forbids them); CR would also be read back as LF by a plain XML parser.
+CONTROL_KEYS = ["form\x0cfeed", "\x01start", "bell\x07end", "cr\rlf\r\n", "esc\x1b[0m"]
+
+
+def test_oss2_batch_delete_keys_with_control_characters(oss2_bucket: oss2.Bucket) -> None:
+    b = oss2_bucket
+    for key in [*CONTROL_KEYS, "plain"]:
+        b.put_object(key, b"x")
+    result = b.batch_delete_objects([*CONTROL_KEYS, "plain"])
+    assert sorted(result.deleted_keys) == sorted([*CONTROL_KEYS, "plain"])
+    assert [o.key for o in oss2.ObjectIterator(b)] == []
+
+
+def test_v2_batch_delete_keys_with_control_characters(v2_env: tuple[v2.Client, str]) -> None:
+    c, bkt = v2_env
+    for key in CONTROL_KEYS:
+        c.put_object(v2.PutObjectRequest(bucket=bkt, key=key, body=b"x"))
+    result = c.delete_multiple_objects(
+        v2.DeleteMultipleObjectsRequest(
+            bucket=bkt, objects=[v2.DeleteObject(key=k) for k in CONTROL_KEYS], encoding_type="url"
+        )
+    )
+    assert sorted(d.key for d in result.deleted_objects or []) == sorted(CONTROL_KEYS)
+    assert not c.list_objects_v2(v2.ListObjectsV2Request(bucket=bkt)).contents
+
+
+BACKSLASH_KEY = "\\lead"
+
+
+def _invalid_name(call: Callable[[], object]) -> None:
+    with pytest.raises(oss2.exceptions.OssError) as info:
+        call()
+    assert (info.value.status, info.value.code) == (400, "InvalidObjectName"), info.value
+    assert info.value.ec == "0016-00000005"
+
+
+def test_backslash_first_key_is_refused_by_every_write(oss2_bucket: oss2.Bucket) -> None:
+    b, bad = oss2_bucket, BACKSLASH_KEY
+    b.put_object("src", b"x")
+    up = b.init_multipart_upload("src").upload_id
+    writes: list[Callable[[], object]] = [
+        lambda: b.put_object(bad, b"x"),
+        lambda: b.copy_object(b.bucket_name, "src", bad),
+        lambda: b.init_multipart_upload(bad),
+        lambda: b.upload_part(bad, up, 1, b"x"),
+        lambda: b.upload_part_copy(b.bucket_name, "src", (0, 0), bad, up, 1),
+        lambda: b.complete_multipart_upload(bad, up, [], headers={"x-oss-complete-all": "yes"}),
+        lambda: b.put_object_acl(bad, oss2.OBJECT_ACL_PRIVATE),
+    ]
+    for write in writes:
+        _invalid_name(write)
+    assert [o.key for o in oss2.ObjectIterator(b)] == ["src"]
+    assert [u.key for u in b.list_multipart_uploads().upload_list] == ["src"]
+    # Reads and deletes of such a name are not writes: they just find nothing.
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        b.get_object(bad)
+    b.delete_object(bad)
+
+
+def test_v2_backslash_first_key_is_refused(v2_env: tuple[v2.Client, str]) -> None:
+    c, bkt = v2_env
+    with pytest.raises(v2.exceptions.OperationError) as info:
+        c.put_object(v2.PutObjectRequest(bucket=bkt, key=BACKSLASH_KEY, body=b"x"))
+    err = info.value.unwrap()
+    assert isinstance(err, v2.exceptions.ServiceError)
+    assert (err.status_code, err.code, err.ec) == (400, "InvalidObjectName", "0016-00000005")
+    assert not c.list_objects_v2(v2.ListObjectsV2Request(bucket=bkt)).contents
