@@ -356,34 +356,42 @@ class WalkItem:
 class TreeWalker:
     """Walks a directory tree in batches (call next_batch from a worker thread).
 
-    One directory is open at a time; symlinked files are followed, symlinked directories
-    are not (no loops); directories without entries become markers.
+    Items come in the order of their relative keys' UTF-8 bytes, the order OSS lists keys
+    in, so a sync can merge the walk with a listing without holding either (siblings sort by
+    name, a directory as `name/`). Memory: the sorted entries of one directory per level.
+    Symlinked files are followed, symlinked directories are not (no loops); directories
+    without entries become markers.
     """
 
     def __init__(self, root: str) -> None:
-        self._dirs: list[tuple[str, tuple[str, ...]]] = [(root, ())]
-        self._pending: list[WalkItem] = []
+        self._root = root
+        self._frames: list[list[tuple[str, tuple[str, ...], bool]]] = []  # reversed: pop()
+        self._started = False
 
     def next_batch(self, limit: int = 512) -> list[WalkItem]:
         out: list[WalkItem] = []
-        while len(out) < limit:
-            if self._pending:
-                take = min(limit - len(out), len(self._pending))
-                out.extend(self._pending[-take:][::-1])
-                del self._pending[-take:]
+        if not self._started:
+            self._started = True
+            self._open_dir(self._root, (), out)
+        while len(out) < limit and self._frames:
+            frame = self._frames[-1]
+            if not frame:
+                self._frames.pop()
                 continue
-            if not self._dirs:
-                break
-            self._scan(*self._dirs.pop())
+            path, rel, is_dir = frame.pop()
+            if is_dir:
+                self._open_dir(path, rel, out)
+            else:
+                out.append(_file_item(path, rel))
         _prefetch(out)
         return out
 
-    def _scan(self, directory: str, rel: tuple[str, ...]) -> None:
+    def _open_dir(self, directory: str, rel: tuple[str, ...], out: list[WalkItem]) -> None:
         try:
             with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = list(it)
         except OSError as exc:
-            self._pending.append(
+            out.append(
                 WalkItem(
                     directory,
                     rel,
@@ -393,33 +401,37 @@ class TreeWalker:
             )
             return
         if not entries:
-            self._pending.append(WalkItem(directory, rel, is_dir_marker=True))
+            out.append(WalkItem(directory, rel, is_dir_marker=True))
             return
-        files: list[WalkItem] = []
-        subdirs: list[tuple[str, tuple[str, ...]]] = []
+        frame: list[tuple[str, tuple[str, ...], bool]] = []
         for e in entries:
-            child = (*rel, e.name)
             try:
-                if e.is_dir(follow_symlinks=False):
-                    subdirs.append((e.path, child))
-                    continue
-                if e.is_symlink() and e.is_dir():
+                is_dir = e.is_dir(follow_symlinks=False)
+                if not is_dir and e.is_symlink() and e.is_dir():
                     continue  # symlinked directory: not followed
-                st = os.stat(e.path)
-                if stat.S_ISREG(st.st_mode):
-                    files.append(WalkItem(e.path, child, st.st_size, st.st_mtime_ns))
-                else:
-                    files.append(
-                        WalkItem(
-                            e.path,
-                            child,
-                            error="not a regular file (a FIFO, socket or device)",
-                            hint="only regular files are uploaded; move it out of the tree",
-                        )
-                    )
-            except OSError as exc:
-                error, hint = _walk_error(exc)
-                files.append(WalkItem(e.path, child, error=error, hint=hint))
-        # _pending is consumed from its end: store reversed so files come out in name order.
-        self._pending.extend(reversed(files))
-        self._dirs.extend(reversed(subdirs))
+            except OSError:
+                is_dir = False  # reported when stat'ed as a file
+            frame.append((e.path, (*rel, e.name), is_dir))
+        frame.sort(key=_walk_order, reverse=True)
+        self._frames.append(frame)
+
+
+def _walk_order(entry: tuple[str, tuple[str, ...], bool]) -> bytes:
+    name = entry[1][-1].encode("utf-8", "surrogateescape")
+    return name + b"/" if entry[2] else name
+
+
+def _file_item(path: str, rel: tuple[str, ...]) -> WalkItem:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        error, hint = _walk_error(exc)
+        return WalkItem(path, rel, error=error, hint=hint)
+    if stat.S_ISREG(st.st_mode):
+        return WalkItem(path, rel, st.st_size, st.st_mtime_ns)
+    return WalkItem(
+        path,
+        rel,
+        error="not a regular file (a FIFO, socket or device)",
+        hint="only regular files are uploaded; move it out of the tree",
+    )
