@@ -39,6 +39,7 @@ from ..errors import (
     TokenExpiredError,
 )
 from ..protocol import xml as oxml
+from ..protocol.metadata import source_mtime_ns
 from ..protocol.signing import Credentials, encode_query, mask_secret, sign_v1, sign_v4
 from ._errors import error_from_response, from_exception
 from ._hops import HopBatcher
@@ -313,6 +314,12 @@ class ObjectMeta:
     last_modified: str = ""
     content_type: str = ""
     metadata: tuple[tuple[str, str], ...] = ()  # x-oss-meta-* (names lower-cased, no prefix)
+
+    @property
+    def source_mtime_ns(self) -> int | None:
+        """The mtime a download gives the file: the uploader's (x-oss-meta-mtime), else the
+        object's Last-Modified (for objects other tools wrote), else None."""
+        return source_mtime_ns(dict(self.metadata), self.last_modified)
 
     @classmethod
     def from_headers(cls, h: Mapping[str, str], size: int) -> ObjectMeta:

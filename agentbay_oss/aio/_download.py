@@ -29,7 +29,7 @@ from ..protocol.crc64 import crc64, crc64_combine, crc64_combine_all
 from ..protocol.keys import local_path_for
 from ..protocol.xml import ListEntry
 from . import _files, _resume
-from ._client import ObjectMeta, OssClient, header_crc
+from ._client import ObjectMeta, OssClient
 from ._common import Outcome, Pipeline, Progress, run_pool
 from ._target import ObjectTarget, Target, UrlTarget, meta_from_range_reply
 
@@ -210,7 +210,7 @@ async def download_ranged(
                 hint="download again; nothing was written to the destination",
             )
         owned = False
-        await asyncio.to_thread(_files.finish_temp, fd, tmp, dest)
+        await asyncio.to_thread(_files.finish_temp, fd, tmp, dest, meta.source_mtime_ns)
     except BaseException as exc:
         if owned:
             keep = resume is not None and resume.checkpointer.saved
@@ -227,7 +227,12 @@ async def download_ranged(
 
 
 async def stream_to_temp(
-    r: aiohttp.ClientResponse, dest: Path, length: int | None, server_crc: int | None, where: str
+    r: aiohttp.ClientResponse,
+    dest: Path,
+    length: int | None,
+    server_crc: int | None,
+    where: str,
+    mtime_ns: int | None,
 ) -> tuple[int, int]:
     fd, tmp = await create_temp(dest, length or 0)
     owned = True
@@ -236,7 +241,7 @@ async def stream_to_temp(
         if server_crc is not None and crc != server_crc:
             raise IntegrityError(f"{where}: CRC64 mismatch ({crc} vs {server_crc})")
         owned = False
-        await asyncio.to_thread(_files.finish_temp, fd, tmp, dest)
+        await asyncio.to_thread(_files.finish_temp, fd, tmp, dest, mtime_ns)
     except BaseException:
         if owned:
             _files.discard_temp(fd, tmp)
@@ -255,23 +260,29 @@ class _Received:
     server_crc: int | None = None
 
 
-async def _receive_whole(r: aiohttp.ClientResponse, dest: Path, where: str) -> _Received:
+async def _receive_whole(
+    r: aiohttp.ClientResponse, dest: Path, meta: ObjectMeta, where: str
+) -> _Received:
     length = r.content_length
-    server_crc = header_crc(r.headers)
+    server_crc = meta.crc64
     if length is not None and length <= SMALL_INLINE:
         body = await r.read()
         if len(body) != length:
             raise IntegrityError(f"{where}: body cut short ({len(body)} of {length})")
         return _Received(len(body), 0, body, server_crc)
-    return _Received(*await stream_to_temp(r, dest, length, server_crc, where))
+    return _Received(
+        *await stream_to_temp(r, dest, length, server_crc, where, meta.source_mtime_ns)
+    )
 
 
-async def _finish_whole(target: Target, got: _Received, dest: Path, where: str) -> int:
+async def _finish_whole(
+    target: Target, got: _Received, dest: Path, meta: ObjectMeta, where: str
+) -> int:
     """The CRC-64 of a received whole object, written to `dest` if it was kept in memory."""
     if got.inline is None:
         return got.crc
     return await target.core.hops.call(
-        _files.write_small, dest, [got.inline], got.server_crc, where
+        _files.write_small, dest, [got.inline], got.server_crc, where, meta.source_mtime_ns
     )
 
 
@@ -285,8 +296,8 @@ async def download_single(
     async def op() -> tuple[int, ObjectMeta, int]:
         async with target.request("GET", headers=headers) as r:
             meta = ObjectMeta.from_headers(r.headers, r.content_length or 0)
-            got = await _receive_whole(r, dest, where)
-        return got.size, meta, await _finish_whole(target, got, dest, where)
+            got = await _receive_whole(r, dest, meta, where)
+        return got.size, meta, await _finish_whole(target, got, dest, meta, where)
 
     size, meta, crc = await target.retry(op, where)
     await progress.add_bytes(size, target.where)
@@ -312,8 +323,8 @@ async def probe_url(
                     raise IntegrityError(f"{where}: body cut short")
                 return dest, Probe(meta, body)
             meta = ObjectMeta.from_headers(r.headers, r.content_length or 0)
-            got = await _receive_whole(r, dest, where)
-        crc = await _finish_whole(target, got, dest, where)
+            got = await _receive_whole(r, dest, meta, where)
+        crc = await _finish_whole(target, got, dest, meta, where)
         return _whole(target, dest, got.size, meta, crc)
 
     got = await target.retry(op, where)

@@ -219,8 +219,13 @@ def write_chunks(fd: int, chunks: Sequence[bytes], offset: int, crc: int) -> int
     return crc
 
 
-def finish_temp(fd: int, tmp: Path, dest: Path) -> None:
-    os.close(fd)
+def finish_temp(fd: int, tmp: Path, dest: Path, mtime_ns: int | None = None) -> None:
+    """Close the temp file (its times set to `mtime_ns` when known) and rename it over dest."""
+    try:
+        if mtime_ns is not None:
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+    finally:
+        os.close(fd)
     try:
         os.replace(tmp, dest)
     except BaseException:
@@ -237,7 +242,13 @@ def discard_temp(fd: int | None, tmp: Path) -> None:
         os.unlink(tmp)
 
 
-def write_small(dest: Path, chunks: Sequence[bytes], expect_crc: int | None, what: str) -> int:
+def write_small(
+    dest: Path,
+    chunks: Sequence[bytes],
+    expect_crc: int | None,
+    what: str,
+    mtime_ns: int | None = None,
+) -> int:
     """Check the CRC, then write a temp file and rename it over `dest`. Returns the CRC."""
     crc = 0
     for c in chunks:
@@ -253,7 +264,7 @@ def write_small(dest: Path, chunks: Sequence[bytes], expect_crc: int | None, wha
         discard_temp(fd, tmp)
         raise
     try:
-        finish_temp(fd, tmp, dest)  # closes fd; removes the temp file if the rename fails
+        finish_temp(fd, tmp, dest, mtime_ns)  # closes fd; removes the temp if the rename fails
     except IsADirectoryError:
         raise _dest_is_dir(dest) from None
     return crc

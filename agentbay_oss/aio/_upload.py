@@ -30,6 +30,7 @@ from ..protocol import planning
 from ..protocol import xml as oxml
 from ..protocol.crc64 import crc64, crc64_combine, crc64_combine_all
 from ..protocol.keys import validate_key
+from ..protocol.metadata import META_PREFIX, MTIME
 from . import _files, _resume
 from ._client import header_crc
 from ._common import Outcome, Pipeline, Progress, gather_all, walk_tree
@@ -211,6 +212,8 @@ async def upload_file(
 ) -> TransferredObject:
     known = info if info is not None else (await asyncio.to_thread(_files.stat_source, path))[1]
     h = dict(headers or {})
+    if target.signed:  # for downloads and sync to restore; a presigned URL was signed without
+        h.setdefault(META_PREFIX + MTIME, str(known.mtime_ns))
     big = known.size >= target.core.config.multipart_threshold and known.size > 0
     if big and isinstance(target, ObjectTarget):
         obj = await put_multipart(target, path, progress, h)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 
 from ..errors import InvalidInputError
 
@@ -46,6 +47,22 @@ def object_headers(
     if total > MAX_METADATA_BYTES:
         raise InvalidInputError(f"user metadata is {total} bytes; OSS allows 8 KiB in all")
     return headers
+
+
+MTIME = "mtime"  # x-oss-meta-mtime: the source file's mtime, integer nanoseconds
+
+
+def source_mtime_ns(metadata: Mapping[str, str], last_modified: str) -> int | None:
+    """x-oss-meta-mtime when it is a valid integer; else Last-Modified (whole seconds)."""
+    raw = metadata.get(MTIME, "")
+    if raw.isdigit() and len(raw) <= 20:
+        return int(raw)
+    if last_modified:
+        try:
+            return int(parsedate_to_datetime(last_modified).timestamp()) * 1_000_000_000
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return None
 
 
 def _printable_ascii(text: str, allow_empty: bool = False) -> bool:

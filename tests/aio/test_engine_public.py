@@ -45,7 +45,8 @@ def test_engine_round_trip_with_public_imports_only(
 
     out = run(go())
     assert out["put"].size == len(data)
-    assert out["meta"].size == len(data) and out["meta"].metadata == (("k", "v"),)
+    assert out["meta"].size == len(data) and dict(out["meta"].metadata)["k"] == "v"
+    assert dict(out["meta"].metadata)["mtime"] == str(src.stat().st_mtime_ns)
     assert out["piece"] == data[10:110]
     assert (tmp_path / "out").read_bytes() == data
     assert out["listed"] == ["e/copy.bin", "e/file.bin", "e/small.json"]

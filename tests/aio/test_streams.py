@@ -309,9 +309,13 @@ def test_metadata_round_trip_through_upload_and_download(
     assert peer.head_object("site/css/a.css").headers["x-oss-meta-build"] == "42"
     assert peer.head_object("big.bin").content_type == "application/x-big"
     got = {o.key: (o.content_type, o.metadata) for o in down.objects}
-    assert got["site/index.html"] == ("text/html", {"build": "42"})
+    src_mtime = (tree / "index.html").stat().st_mtime_ns
+    assert got["site/index.html"] == ("text/html", {"build": "42", "mtime": str(src_mtime)})
     assert down_big.objects[0].content_type == "application/x-big"
-    assert down_big.objects[0].metadata == {"a": "b"}
+    assert down_big.objects[0].metadata == {"a": "b", "mtime": str(big.stat().st_mtime_ns)}
+    # Downloads give files the uploader's mtime (x-oss-meta-mtime), to the nanosecond.
+    assert (tmp_path / "out" / "index.html").stat().st_mtime_ns == src_mtime
+    assert (tmp_path / "big.out").stat().st_mtime_ns == big.stat().st_mtime_ns
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -343,3 +347,23 @@ def test_stream_upload_reads_ahead_a_bounded_number_of_parts(
     bound = THRESHOLD // PART + 1 + 1 + concurrency
     assert max(ahead) <= bound, ahead
     assert stats["UploadPart"] - base == total
+
+
+def test_objects_from_other_tools_get_last_modified_as_mtime(
+    creds: Any, bucket: str, peer: oss2.Bucket, tmp_path: Path
+) -> None:
+    peer.put_object("small", b"x")
+    peer.put_object("big", _data(THRESHOLD + 1))
+    stamp = peer.head_object("big").last_modified  # seconds since the epoch
+
+    async def go() -> list[Any]:
+        async with oss_session(creds) as oss:
+            return [
+                await oss.download(bucket, "small", str(tmp_path / "small")),
+                await oss.download(bucket, "big", str(tmp_path / "big")),
+            ]
+
+    for r in run(go()):
+        assert r.success, r.error_message
+    assert int((tmp_path / "big").stat().st_mtime) == stamp
+    assert abs(int((tmp_path / "small").stat().st_mtime) - stamp) <= 2
