@@ -33,7 +33,7 @@ from rich.progress import (
 from rich.table import Table
 
 from agentbay_oss.aio import ProgressHook
-from agentbay_oss.models import OSSDownloadResult, OSSUploadResult, ProgressEvent
+from agentbay_oss.models import ProgressEvent, TransferredObject
 from agentbay_oss.protocol.crc64 import crc64
 
 MiB = 1024 * 1024
@@ -131,15 +131,15 @@ def verify(tree: SampleTree, copy: Path) -> list[str]:
 
 
 def _check_reported_crcs(
-    tree: SampleTree, result: OSSUploadResult | OSSDownloadResult
+    tree: SampleTree, objects: list[TransferredObject], what: str
 ) -> list[str]:
     """The CRC-64 each transferred object carries (checked by the server) must match ours."""
     problems = []
-    by_rel = {obj.key.removeprefix(PREFIX + "/"): obj for obj in result.objects}
+    by_rel = {obj.key.removeprefix(PREFIX + "/"): obj for obj in objects}
     for rel, (_, crc) in tree.files.items():
         obj = by_rel.get(rel)
         if obj is None:
-            problems.append(f"{rel}: not in the {type(result).__name__} objects")
+            problems.append(f"{rel}: not among the {what} objects")
         elif obj.crc64 is not None and obj.crc64 != crc:
             problems.append(f"{rel}: reported CRC-64 {obj.crc64} != {crc}")
     return problems
@@ -217,20 +217,29 @@ def run_demo(
                         region="cn-hangzhou",
                     )
                     init.raise_for_error()
+                    # Directory results keep counts; each object comes through on_object.
+                    sent: list[TransferredObject] = []
+                    received: list[TransferredObject] = []
                     with _bar(console, "upload", show_bars) as hook:
-                        up = session.oss.upload(BUCKET, PREFIX, str(tree.root), progress=hook)
+                        up = session.oss.upload(
+                            BUCKET, PREFIX, str(tree.root), progress=hook, on_object=sent.append
+                        )
                     up.raise_for_error()
                     with _bar(console, "download", show_bars) as hook:
                         down = session.oss.download(
-                            BUCKET, PREFIX + "/", str(work / "copy"), progress=hook
+                            BUCKET,
+                            PREFIX + "/",
+                            str(work / "copy"),
+                            progress=hook,
+                            on_object=received.append,
                         )
                     down.raise_for_error()
                 finally:
                     session.delete()
         t0 = time.perf_counter()
         problems = verify(tree, work / "copy")
-        problems += _check_reported_crcs(tree, up)
-        problems += _check_reported_crcs(tree, down)
+        problems += _check_reported_crcs(tree, sent, "uploaded")
+        problems += _check_reported_crcs(tree, received, "downloaded")
         verify_s = time.perf_counter() - t0
         total_s = time.perf_counter() - started
         summary = {

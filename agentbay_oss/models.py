@@ -66,9 +66,12 @@ class TransferredObject(BaseModel):
 
 class _TransferResult(ApiResponse):
     content: str = ""
-    files: int = 0
+    files: int = 0  # objects transferred (directory markers not counted)
     bytes: int = 0
+    failed: int = 0  # items that failed (the first few are named in error_message)
     elapsed: float = 0.0
+    # The object of a single-object call. Directory transfers keep counts only: their
+    # objects go to the call's `on_object` hook as they are done.
     objects: list[TransferredObject] = []
 
 

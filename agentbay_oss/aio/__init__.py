@@ -9,7 +9,9 @@ from ..models import (
     DeleteObjectsResult,
     ListObjectsResult,
     ObjectEntry,
+    OSSBytesResult,
     OSSClientResult,
+    OSSCopyResult,
     OSSDownloadResult,
     OSSUploadResult,
     ProgressEvent,
@@ -18,7 +20,7 @@ from ..models import (
 )
 from ._api import AsyncAgentBay, AsyncOss, AsyncSession
 from ._client import CredentialsProvider
-from ._common import ProgressHook
+from ._common import ObjectHook, ProgressHook
 
 __all__ = [
     "ApiResponse",
@@ -29,10 +31,13 @@ __all__ = [
     "CredentialsProvider",
     "DeleteObjectsResult",
     "ListObjectsResult",
+    "OSSBytesResult",
     "OSSClientResult",
+    "OSSCopyResult",
     "OSSDownloadResult",
     "OSSUploadResult",
     "ObjectEntry",
+    "ObjectHook",
     "ProgressEvent",
     "ProgressHook",
     "SessionResult",

@@ -58,7 +58,7 @@ from ._client import (
     parse_endpoint,
     safe_url,
 )
-from ._common import Outcome, Progress, ProgressHook
+from ._common import ObjectHook, Outcome, Progress, ProgressHook
 from ._copy import copy_object, copy_prefix
 from ._download import (
     Probe,
@@ -77,7 +77,6 @@ from ._upload import upload_dir, upload_file, upload_source
 log = logging.getLogger("agentbay_oss.aio")
 R = TypeVar("R", bound=ApiResponse)
 TR = TypeVar("TR", OSSUploadResult, OSSDownloadResult, OSSCopyResult)
-_MAX_LISTED_ERRORS = 10
 
 
 def _human(n: float) -> str:
@@ -201,28 +200,28 @@ class AsyncOss:
         self, cls: type[TR], verb: str, where: str, outcome: Outcome, started: float
     ) -> TR:
         elapsed = time.monotonic() - started
-        files = sum(1 for o in outcome.objects if not o.key.endswith("/"))
         fields: dict[str, Any] = {
-            "files": files,
+            "files": outcome.files,
             "bytes": outcome.bytes,
+            "failed": outcome.failed,
             "elapsed": elapsed,
             "objects": outcome.objects,
         }
-        if outcome.errors:
-            shown = "; ".join(f"{w}: {e}" for w, e in outcome.errors[:_MAX_LISTED_ERRORS])
-            more = len(outcome.errors) - _MAX_LISTED_ERRORS
+        if outcome.failed:
+            shown = "; ".join(f"{w}: {e}" for w, e in outcome.errors)
+            more = outcome.failed - len(outcome.errors)
             if more > 0:
                 shown += f"; and {more} more"
             message = self._scrub(
-                f"{verb} {where} failed for {len(outcome.errors)} item(s) "
-                f"({files} file(s) transferred): {shown}"
+                f"{verb} {where} failed for {outcome.failed} item(s) "
+                f"({outcome.files} file(s) transferred): {shown}"
             )
             result = cls(success=False, error_message=message, **fields)
             result._error = outcome.errors[0][1]
             return result
         rate = outcome.bytes / elapsed / 1e6 if elapsed > 0 else 0.0
         content = (
-            f"{verb} success: {files} file(s), {_human(outcome.bytes)} {where} "
+            f"{verb} success: {outcome.files} file(s), {_human(outcome.bytes)} {where} "
             f"in {elapsed:.2f}s ({rate:.1f} MB/s)"
         )
         return cls(success=True, content=content, **fields)
@@ -288,10 +287,13 @@ class AsyncOss:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
     ) -> OSSUploadResult:
         """Upload a file (to `object`, or `object + name` if it ends with '/') or a directory
         (under prefix `object/`). `content_type` defaults to a guess from each key's suffix;
-        `metadata` is stored as x-oss-meta-* on every object."""
+        `metadata` is stored as x-oss-meta-* on every object (and the file's mtime as
+        x-oss-meta-mtime). A directory's result keeps counts; each object goes to
+        `on_object` as it is done (`objects` lists it only for a single file)."""
         where = f"{path} to oss://{bucket}/{object}"
 
         async def run() -> OSSUploadResult:
@@ -302,14 +304,16 @@ class AsyncOss:
             is_dir, info = await asyncio.to_thread(_files.stat_source, local)
             prog = Progress(progress)
             object_headers(object or "x", content_type, metadata)  # bad values: refused now
+            outcome = Outcome(on_object, keep=not is_dir)
             if is_dir:
                 validate_key(object, allow_empty=True)
                 prefix = dir_prefix(object)
-                outcome = await upload_dir(
+                await upload_dir(
                     lambda rel: ObjectTarget(client, bucket, prefix + rel),
                     local,
                     prog,
                     client.core.config.concurrency * 2,
+                    outcome,
                     lambda rel: object_headers(prefix + rel, content_type, metadata),
                 )
             else:
@@ -318,8 +322,7 @@ class AsyncOss:
                 prog.files_total, prog.bytes_total = 1, info.size
                 headers = object_headers(key, content_type, metadata)
                 target = ObjectTarget(client, bucket, key)
-                outcome = Outcome()
-                outcome.add(await upload_file(target, local, info, prog, headers=headers))
+                await outcome.add(await upload_file(target, local, info, prog, headers=headers))
             return self._transfer_result(OSSUploadResult, "Upload", where, outcome, started)
 
         return await self._guard(OSSUploadResult, f"Upload of {where}", run)
@@ -362,17 +365,24 @@ class AsyncOss:
                     hint="nothing was stored; fix the source and upload again",
                 ) from exc
             obj.content_type = headers["Content-Type"]
-            outcome = Outcome()
-            outcome.add(obj)
+            outcome = Outcome(keep=True)
+            await outcome.add(obj)
             return self._transfer_result(OSSUploadResult, "Upload", where, outcome, started)
 
         return await self._guard(OSSUploadResult, f"Upload of {where}", run)
 
     async def download(
-        self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
+        self,
+        bucket: str,
+        object: str,
+        path: str,
+        *,
+        progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
     ) -> OSSDownloadResult:
         """Download an object to `path` (or into it if it is a directory), or a whole prefix
-        (`object` ending with '/', or naming no object but having objects below it).
+        (`object` ending with '/', or naming no object but having objects below it). A
+        prefix's result keeps counts; each object goes to `on_object` as it is done.
 
         A symlink at `path` is followed (its target replaced atomically, the link kept); a
         character device or FIFO (`/dev/null`, a named pipe) is written into as a stream."""
@@ -414,16 +424,17 @@ class AsyncOss:
                         "objects",
                         hint="pass a directory path",
                     )
-                outcome = await download_prefix(client, bucket, prefix, root, prog)
+                outcome = Outcome(on_object)
+                await download_prefix(client, bucket, prefix, root, prog, outcome)
             else:
                 assert meta is not None
                 dest = Path(local)
                 if local.endswith(("/", os.sep)) or await asyncio.to_thread(dest.is_dir):
                     dest = dest / key_basename(object)
                 prog.files_total, prog.bytes_total = 1, meta.size
-                outcome = Outcome()
+                outcome = Outcome(on_object, keep=True)
                 target = ObjectTarget(client, bucket, object)
-                outcome.add(await _download_to(target, dest, prog, meta))
+                await outcome.add(await _download_to(target, dest, prog, meta))
             return self._transfer_result(OSSDownloadResult, "Download", where, outcome, started)
 
         return await self._guard(OSSDownloadResult, f"Download of {where}", run)
@@ -463,8 +474,8 @@ class AsyncOss:
                     hint="the bytes written so far are incomplete; fix the writer and retry",
                 ) from exc
             await prog.file_done(object)
-            outcome = Outcome()
-            outcome.add(
+            outcome = Outcome(keep=True)
+            await outcome.add(
                 TransferredObject(
                     key=object,
                     size=count,
@@ -564,10 +575,12 @@ class AsyncOss:
         dst_object: str,
         *,
         progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
     ) -> OSSCopyResult:
         """Server-side copy (no bytes pass through this machine). A source ending in '/' (or
-        empty) is a prefix: every object under it is copied below `dst_object/`. A destination
-        ending in '/' receives the source's name."""
+        empty) is a prefix: every object under it is copied below `dst_object/` (the result
+        keeps counts; each copy goes to `on_object`). A destination ending in '/' receives
+        the source's name."""
         where = f"oss://{src_bucket}/{src_object} to oss://{dst_bucket}/{dst_object}"
 
         async def run() -> OSSCopyResult:
@@ -584,8 +597,9 @@ class AsyncOss:
                 dst_prefix = dir_prefix(dst_key)
                 if (src_bucket, src_key) == (dst_bucket, dst_prefix):
                     raise InvalidInputError(f"copying {where} would change nothing")
-                outcome = await copy_prefix(
-                    client, src_bucket, src_key, dst_bucket, dst_prefix, prog
+                outcome = Outcome(on_object)
+                await copy_prefix(
+                    client, src_bucket, src_key, dst_bucket, dst_prefix, prog, outcome
                 )
             else:
                 if not dst_key or dst_key.endswith("/"):
@@ -594,15 +608,20 @@ class AsyncOss:
                 src = ObjectTarget(client, src_bucket, src_key)
                 meta = await src.head()
                 prog.files_total, prog.bytes_total = 1, meta.size
-                outcome = Outcome()
+                outcome = Outcome(on_object, keep=True)
                 dst = ObjectTarget(client, dst_bucket, dst_key)
-                outcome.add(await copy_object(src, dst, prog, meta))
+                await outcome.add(await copy_object(src, dst, prog, meta))
             return self._transfer_result(OSSCopyResult, "Copy", where, outcome, started)
 
         return await self._guard(OSSCopyResult, f"Copy of {where}", run)
 
     async def upload_anonymous(
-        self, url: str, path: str, *, progress: ProgressHook | None = None
+        self,
+        url: str,
+        path: str,
+        *,
+        progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
     ) -> OSSUploadResult:
         """PUT a file to a URL (presigned or public-write); a directory only to a URL without
         a query (each file at url/relative/path)."""
@@ -615,10 +634,10 @@ class AsyncOss:
             local = _path_arg(path)
             is_dir, info = await asyncio.to_thread(_files.stat_source, local)
             prog = Progress(progress)
-            outcome = Outcome()
+            outcome = Outcome(on_object, keep=not is_dir)
             if not is_dir:
                 prog.files_total, prog.bytes_total = 1, info.size
-                outcome.add(await upload_file(target, local, info, prog))
+                await outcome.add(await upload_file(target, local, info, prog))
             elif urlsplit(url).query:
                 raise InvalidInputError(
                     f"{local} is a directory but the URL has a query string: a presigned URL "
@@ -628,7 +647,7 @@ class AsyncOss:
                 )
             else:
                 workers = self._session.config.concurrency * 2
-                outcome = await upload_dir(target.child, local, prog, workers)
+                await upload_dir(target.child, local, prog, workers, outcome)
             return self._transfer_result(OSSUploadResult, "Upload", where, outcome, started)
 
         return await self._guard(OSSUploadResult, f"Upload of {where}", run)
@@ -652,20 +671,20 @@ class AsyncOss:
                 return _resolve_dest(local, target.file_name(headers.get("Content-Disposition")))
 
             kind, _ = await asyncio.to_thread(_files.dest_kind, Path(local))
-            outcome = Outcome()
+            outcome = Outcome(keep=True)
             if kind == "stream":  # a device or FIFO: no probe that would write a temp file
                 prog.files_total = 1
                 meta = await _url_meta(target)
                 prog.bytes_total = meta.size
-                outcome.add(await download_to_stream_file(target, Path(local), meta, prog))
+                await outcome.add(await download_to_stream_file(target, Path(local), meta, prog))
             else:
                 got = await probe_url(target, dest_for, prog)
                 if isinstance(got, TransferredObject):
                     await prog.file_done(target.where)
-                    outcome.add(got)
+                    await outcome.add(got)
                 else:
                     dest, probe = got
-                    outcome.add(await _download_to(target, dest, prog, probe.meta, probe))
+                    await outcome.add(await _download_to(target, dest, prog, probe.meta, probe))
             return self._transfer_result(OSSDownloadResult, "Download", where, outcome, started)
 
         return await self._guard(OSSDownloadResult, f"Download of {where}", run)

@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..errors import (
@@ -124,17 +123,39 @@ def is_fatal(err: OssError) -> bool:
     return isinstance(err, NotFoundError) and err.code == "NoSuchBucket"
 
 
-@dataclass
+ObjectHook = Callable[[TransferredObject], "Awaitable[None] | None"]
+MAX_KEPT_ERRORS = 10
+
+
 class Outcome:
-    """What a (directory) transfer did: objects moved, and per-item failures."""
+    """What a transfer did, as counts. Each object goes to the `on_object` hook as it is
+    done and is kept (`objects`) only for single-object calls, so the memory of a directory
+    transfer does not grow with the tree. Failures: counted, the first few kept."""
 
-    objects: list[TransferredObject] = field(default_factory=list)
-    errors: list[tuple[str, OssError]] = field(default_factory=list)
-    bytes: int = 0
+    def __init__(self, on_object: ObjectHook | None = None, keep: bool = False) -> None:
+        self.on_object = on_object
+        self.keep = keep
+        self.objects: list[TransferredObject] = []
+        self.files = 0  # objects that are not directory markers
+        self.bytes = 0
+        self.failed = 0
+        self.errors: list[tuple[str, OssError]] = []  # the first MAX_KEPT_ERRORS
 
-    def add(self, obj: TransferredObject) -> None:
-        self.objects.append(obj)
+    async def add(self, obj: TransferredObject) -> None:
+        if not obj.key.endswith("/"):
+            self.files += 1
         self.bytes += obj.size
+        if self.keep:
+            self.objects.append(obj)
+        if self.on_object is not None:
+            got = self.on_object(obj)
+            if inspect.isawaitable(got):
+                await got
+
+    def record(self, where: str, err: OssError) -> None:
+        self.failed += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append((where, err))
 
 
 class Pipeline(Generic[T]):
@@ -144,15 +165,14 @@ class Pipeline(Generic[T]):
     (auth, network after retries, ...) stops everything.
     """
 
-    def __init__(self, workers: int, handle: Callable[[T], Awaitable[None]], name: str) -> None:
+    def __init__(
+        self, workers: int, handle: Callable[[T], Awaitable[None]], name: str, outcome: Outcome
+    ) -> None:
         self.workers = max(1, workers)
         self.handle = handle
         self.name = name
         self.queue: asyncio.Queue[T | None] = asyncio.Queue(maxsize=self.workers * 2)
-        self.errors: list[tuple[str, OssError]] = []
-
-    def record(self, where: str, err: OssError) -> None:
-        self.errors.append((where, err))
+        self.outcome = outcome  # per-item failures are recorded there
 
     async def run(self, produce: Callable[[], AsyncIterator[T]], label: Callable[[T], str]) -> None:
         async def producer() -> None:
@@ -172,7 +192,7 @@ class Pipeline(Generic[T]):
                     err = from_exception(exc, label(item))
                     if is_fatal(err):
                         raise err from exc
-                    self.record(label(item), err)
+                    self.outcome.record(label(item), err)
 
         await gather_all([producer(), *(worker() for _ in range(self.workers))])
 

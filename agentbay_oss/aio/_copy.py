@@ -102,9 +102,9 @@ async def copy_prefix(
     dst_bucket: str,
     dst_prefix: str,
     progress: Progress,
-) -> Outcome:
+    outcome: Outcome,
+) -> None:
     """Every object under `src_prefix` to the same relative key under `dst_prefix`."""
-    outcome = Outcome()
     progress.totals_final = False
 
     async def produce() -> AsyncIterator[ListEntry]:
@@ -118,9 +118,7 @@ async def copy_prefix(
     async def handle(entry: ListEntry) -> None:
         src = ObjectTarget(client, src_bucket, entry.key)
         dst = ObjectTarget(client, dst_bucket, dst_prefix + entry.key[len(src_prefix) :])
-        outcome.add(await copy_object(src, dst, progress))
+        await outcome.add(await copy_object(src, dst, progress))
 
-    pipe = Pipeline(client.core.config.concurrency * 2, handle, "copy")
+    pipe = Pipeline(client.core.config.concurrency * 2, handle, "copy", outcome)
     await pipe.run(produce, lambda e: f"oss://{src_bucket}/{e.key}")
-    outcome.errors = pipe.errors
-    return outcome

@@ -535,10 +535,9 @@ async def download_to_stream_file(
 
 
 async def download_prefix(
-    client: OssClient, bucket: str, prefix: str, root: Path, progress: Progress
-) -> Outcome:
+    client: OssClient, bucket: str, prefix: str, root: Path, progress: Progress, outcome: Outcome
+) -> None:
     await asyncio.to_thread(_files.make_dirs, root)
-    outcome = Outcome()
     progress.totals_final = False
 
     async def produce() -> AsyncIterator[ListEntry]:
@@ -554,15 +553,13 @@ async def download_prefix(
         dest = local_path_for(root, entry.key, prefix)
         if entry.key.endswith("/"):
             await asyncio.to_thread(_files.make_dirs, dest)
-            outcome.add(TransferredObject(key=entry.key, size=0, local_path=str(dest)))
+            await outcome.add(TransferredObject(key=entry.key, size=0, local_path=str(dest)))
             return
         target = ObjectTarget(client, bucket, entry.key)
         obj = await download_object(
             target, dest, progress, size_hint=entry.size, etag_hint=entry.etag
         )
-        outcome.add(obj)
+        await outcome.add(obj)
 
-    pipe = Pipeline(client.core.config.concurrency * 2, handle, "download")
+    pipe = Pipeline(client.core.config.concurrency * 2, handle, "download", outcome)
     await pipe.run(produce, lambda e: f"oss://{bucket}/{e.key}")
-    outcome.errors = pipe.errors
-    return outcome

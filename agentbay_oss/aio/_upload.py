@@ -512,11 +512,11 @@ async def upload_dir(
     root: str,
     progress: Progress,
     workers: int,
+    outcome: Outcome,
     headers_for: Callable[[str], Mapping[str, str]] | None = None,
-) -> Outcome:
+) -> None:
     """Every file below `root` to `target_for(relative path)`; empty directories become
     `rel/` markers (a relative path of "" is the root itself)."""
-    outcome = Outcome()
 
     async def handle(item: _files.WalkItem) -> None:
         if item.error:
@@ -531,7 +531,7 @@ async def upload_dir(
             elif not rel:
                 return
             _, h, _ = await target.simple("PUT", data=b"")
-            outcome.add(
+            await outcome.add(
                 TransferredObject(key=_key_of(target), size=0, etag=h.get("ETag", ""), crc64=0)
             )
             return
@@ -541,9 +541,7 @@ async def upload_dir(
         info = _files.SourceInfo(item.size, item.mtime_ns)
         headers = headers_for(rel) if headers_for is not None and target.signed else None
         obj = await upload_file(target, item.path, info, progress, item.body, headers)
-        outcome.add(obj)
+        await outcome.add(obj)
 
-    pipe = Pipeline(workers, handle, "upload")
+    pipe = Pipeline(workers, handle, "upload", outcome)
     await pipe.run(lambda: walk_tree(root, progress), lambda it: it.path)
-    outcome.errors = pipe.errors
-    return outcome

@@ -24,6 +24,7 @@ from agentbay_oss.aio import (
     AsyncOss,
     AsyncSession,
     CredentialsProvider,
+    ObjectHook,
     ProgressHook,
 )
 from agentbay_oss.config import TransferConfig
@@ -159,11 +160,12 @@ class Oss:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
     ) -> OSSUploadResult:
         return run(
             self._async.upload(
                 bucket, object, path, content_type=content_type, metadata=metadata,
-                progress=progress,
+                progress=progress, on_object=on_object,
             )
         )  # fmt: skip
 
@@ -231,22 +233,39 @@ class Oss:
         dst_object: str,
         *,
         progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
     ) -> OSSCopyResult:
         return run(
-            self._async.copy(src_bucket, src_object, dst_bucket, dst_object, progress=progress)
-        )
+            self._async.copy(
+                src_bucket, src_object, dst_bucket, dst_object, progress=progress,
+                on_object=on_object,
+            )
+        )  # fmt: skip
 
     @_mirror(AsyncOss.upload_anonymous)
     def upload_anonymous(
-        self, url: str, path: str, *, progress: ProgressHook | None = None
+        self,
+        url: str,
+        path: str,
+        *,
+        progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
     ) -> OSSUploadResult:
-        return run(self._async.upload_anonymous(url, path, progress=progress))
+        return run(self._async.upload_anonymous(url, path, progress=progress, on_object=on_object))
 
     @_mirror(AsyncOss.download)
     def download(
-        self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
+        self,
+        bucket: str,
+        object: str,
+        path: str,
+        *,
+        progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
     ) -> OSSDownloadResult:
-        return run(self._async.download(bucket, object, path, progress=progress))
+        return run(
+            self._async.download(bucket, object, path, progress=progress, on_object=on_object)
+        )
 
     @_mirror(AsyncOss.download_anonymous)
     def download_anonymous(

@@ -290,6 +290,7 @@ def test_metadata_round_trip_through_upload_and_download(
     (tree / "css" / "a.css").write_bytes(b"p{}")
     big = tmp_path / "big.bin"
     big.write_bytes(_data(THRESHOLD + 1))
+    seen: list[Any] = []
 
     async def go() -> list[Any]:
         async with oss_session(creds) as oss:
@@ -297,7 +298,7 @@ def test_metadata_round_trip_through_upload_and_download(
             up_big = await oss.upload(
                 bucket, "big.bin", str(big), content_type="application/x-big", metadata={"a": "b"}
             )
-            down = await oss.download(bucket, "site/", str(tmp_path / "out"))
+            down = await oss.download(bucket, "site/", str(tmp_path / "out"), on_object=seen.append)
             down_big = await oss.download(bucket, "big.bin", str(tmp_path / "big.out"))
             return [up, up_big, down, down_big]
 
@@ -308,7 +309,7 @@ def test_metadata_round_trip_through_upload_and_download(
     assert peer.head_object("site/css/a.css").content_type == "text/css"
     assert peer.head_object("site/css/a.css").headers["x-oss-meta-build"] == "42"
     assert peer.head_object("big.bin").content_type == "application/x-big"
-    got = {o.key: (o.content_type, o.metadata) for o in down.objects}
+    got = {o.key: (o.content_type, o.metadata) for o in seen}
     src_mtime = (tree / "index.html").stat().st_mtime_ns
     assert got["site/index.html"] == ("text/html", {"build": "42", "mtime": str(src_mtime)})
     assert down_big.objects[0].content_type == "application/x-big"
@@ -367,3 +368,36 @@ def test_objects_from_other_tools_get_last_modified_as_mtime(
         assert r.success, r.error_message
     assert int((tmp_path / "big").stat().st_mtime) == stamp
     assert abs(int((tmp_path / "small").stat().st_mtime) - stamp) <= 2
+
+
+def test_directory_results_keep_counts_and_stream_objects(
+    creds: Any, bucket: str, tmp_path: Path
+) -> None:
+    tree = tmp_path / "t"
+    for i in range(25):
+        (tree / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+        (tree / f"d{i % 3}" / f"f{i}").write_bytes(b"x" * i)
+    (tree / "empty").mkdir()
+    seen_up: list[Any] = []
+    seen_down: list[Any] = []
+    seen_copy: list[Any] = []
+
+    async def record(obj: Any) -> None:  # async hooks are awaited
+        seen_down.append(obj)
+
+    async def go() -> list[Any]:
+        async with oss_session(creds) as oss:
+            return [
+                await oss.upload(bucket, "t", str(tree), on_object=seen_up.append),
+                await oss.download(bucket, "t/", str(tmp_path / "out"), on_object=record),
+                await oss.copy(bucket, "t/", bucket, "c/", on_object=seen_copy.append),
+            ]
+
+    up, down, cp = run(go())
+    for r in (up, down, cp):
+        assert r.success, r.error_message
+        assert r.objects == [] and r.files == 25 and r.bytes == sum(range(25))
+    assert sorted(o.key for o in seen_up) == sorted(
+        [f"t/d{i % 3}/f{i}" for i in range(25)] + ["t/empty/"]
+    )
+    assert len(seen_down) == 26 and len(seen_copy) == 26
