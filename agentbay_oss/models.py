@@ -83,6 +83,26 @@ class OSSDownloadResult(_TransferResult):
     pass
 
 
+class OSSSyncResult(_TransferResult):
+    """A sync: `files` / `bytes` were sent; `skipped` were the same on both sides; `deleted`
+    were removed from the destination (delete=True). With dry_run=True nothing changed and
+    the counts say what would have happened."""
+
+    skipped: int = 0
+    deleted: int = 0
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class SyncAction:
+    """Handed to a sync's `on_action` hook for every file it decides about."""
+
+    action: str  # "send", "skip" or "delete"
+    key: str  # the object key ("" for a local file deleted by sync_download)
+    path: str  # the local path ("" for an object deleted by sync_upload)
+    size: int
+
+
 class OSSCopyResult(_TransferResult):
     """A server-side copy: `objects` are the copies made (no local paths)."""
 

@@ -13,16 +13,20 @@ from ..models import (
     OSSClientResult,
     OSSCopyResult,
     OSSDownloadResult,
+    OSSSyncResult,
     OSSUploadResult,
     ProgressEvent,
     SessionResult,
+    SyncAction,
     TransferredObject,
 )
 from ._api import AsyncAgentBay, AsyncOss, AsyncSession
 from ._client import CredentialsProvider
 from ._common import ObjectHook, ProgressHook
+from ._sync import ActionHook
 
 __all__ = [
+    "ActionHook",
     "ApiResponse",
     "AsyncAgentBay",
     "AsyncOss",
@@ -35,12 +39,14 @@ __all__ = [
     "OSSClientResult",
     "OSSCopyResult",
     "OSSDownloadResult",
+    "OSSSyncResult",
     "OSSUploadResult",
     "ObjectEntry",
     "ObjectHook",
     "ProgressEvent",
     "ProgressHook",
     "SessionResult",
+    "SyncAction",
     "TransferConfig",
     "TransferredObject",
 ]

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +40,7 @@ from ..models import (
     OSSClientResult,
     OSSCopyResult,
     OSSDownloadResult,
+    OSSSyncResult,
     OSSUploadResult,
     SessionResult,
     TransferredObject,
@@ -48,6 +49,7 @@ from ..protocol.crc64 import crc64
 from ..protocol.keys import dir_prefix, key_basename, upload_key, validate_bucket, validate_key
 from ..protocol.metadata import object_headers
 from ..protocol.signing import Credentials, encode_query, presign_v1_query, presign_v4_query
+from ..protocol.syncplan import PathFilter, check_compare
 from ..protocol.xml import ListPage
 from . import _files
 from ._client import (
@@ -71,12 +73,13 @@ from ._download import (
 )
 from ._errors import from_exception
 from ._sources import as_source
+from ._sync import ActionHook, SyncCounts, SyncOptions, sync_download, sync_upload
 from ._target import ObjectTarget, Target, UrlTarget, meta_from_range_reply
 from ._upload import upload_dir, upload_file, upload_source
 
 log = logging.getLogger("agentbay_oss.aio")
 R = TypeVar("R", bound=ApiResponse)
-TR = TypeVar("TR", OSSUploadResult, OSSDownloadResult, OSSCopyResult)
+TR = TypeVar("TR", OSSUploadResult, OSSDownloadResult, OSSCopyResult, OSSSyncResult)
 
 
 def _human(n: float) -> str:
@@ -615,6 +618,104 @@ class AsyncOss:
 
         return await self._guard(OSSCopyResult, f"Copy of {where}", run)
 
+    async def sync_upload(
+        self,
+        bucket: str,
+        prefix: str,
+        path: str,
+        *,
+        delete: bool = False,
+        compare: str = "size_mtime",
+        dry_run: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
+        on_action: ActionHook | None = None,
+    ) -> OSSSyncResult:
+        """Make oss://bucket/prefix/ hold what the local directory `path` holds: send files
+        the bucket lacks or that differ; with `delete=True` delete objects the directory
+        lacks. `compare`: "size_mtime" (sizes differ, or the file was modified after the
+        object was written: no request per file), "size", or "checksum" (CRC-64 of both
+        sides; one HEAD per same-size file). `include` / `exclude`: glob patterns on the
+        relative path. `dry_run=True` changes nothing; `on_action` gets every decision. The
+        walk and the listing are merged as two sorted streams: memory does not grow with
+        the tree, and a rerun after an interruption sends only what is missing."""
+        where = f"{path} to oss://{bucket}/{prefix}"
+
+        async def run() -> OSSSyncResult:
+            started = time.monotonic()
+            client = self._require()
+            validate_bucket(bucket)
+            local = _path_arg(path)
+            validate_key(_check_key_arg(prefix, allow_empty=True), allow_empty=True)
+            is_dir, _ = await asyncio.to_thread(_files.stat_source, local)
+            if not is_dir:
+                raise InvalidInputError(
+                    f"{local} is a file; sync_upload takes a directory",
+                    hint="use upload() for one file",
+                )
+            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
+            outcome, counts = Outcome(on_object), SyncCounts()
+            await sync_upload(
+                client, bucket, dir_prefix(prefix), local, opts, Progress(progress), outcome, counts
+            )
+            return self._sync_result(where, outcome, counts, dry_run, started)
+
+        return await self._guard(OSSSyncResult, f"Sync of {where}", run)
+
+    async def sync_download(
+        self,
+        bucket: str,
+        prefix: str,
+        path: str,
+        *,
+        delete: bool = False,
+        compare: str = "size_mtime",
+        dry_run: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
+        on_action: ActionHook | None = None,
+    ) -> OSSSyncResult:
+        """Make the local directory `path` hold what oss://bucket/prefix/ holds (the mirror
+        of `sync_upload`, same options). "size_mtime" compares a same-size file's mtime with
+        the object's x-oss-meta-mtime (which uploads store and downloads restore, to the
+        nanosecond), or with its Last-Modified (whole seconds) for objects other tools wrote:
+        one HEAD per same-size object. `delete=True` removes local files the prefix lacks."""
+        where = f"oss://{bucket}/{prefix} to {path}"
+
+        async def run() -> OSSSyncResult:
+            started = time.monotonic()
+            client = self._require()
+            validate_bucket(bucket)
+            root = Path(_path_arg(path))
+            validate_key(_check_key_arg(prefix, allow_empty=True), allow_empty=True)
+            if await asyncio.to_thread(root.is_file):
+                raise InvalidInputError(
+                    f"{root} is a file; sync_download takes a directory",
+                    hint="use download() for one object",
+                )
+            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
+            outcome, counts = Outcome(on_object), SyncCounts()
+            await sync_download(
+                client, bucket, dir_prefix(prefix), root, opts, Progress(progress), outcome, counts
+            )
+            return self._sync_result(where, outcome, counts, dry_run, started)
+
+        return await self._guard(OSSSyncResult, f"Sync of {where}", run)
+
+    def _sync_result(
+        self, where: str, outcome: Outcome, counts: SyncCounts, dry_run: bool, started: float
+    ) -> OSSSyncResult:
+        verb = "Sync (dry run)" if dry_run else "Sync"
+        result = self._transfer_result(OSSSyncResult, verb, where, outcome, started)
+        result.skipped, result.deleted, result.dry_run = counts.skipped, counts.deleted, dry_run
+        if result.success:
+            result.content += f"; {counts.skipped} unchanged, {counts.deleted} deleted"
+        return result
+
     async def upload_anonymous(
         self,
         url: str,
@@ -839,6 +940,23 @@ def _writer_of(writer: Any) -> Callable[[list[bytes]], Awaitable[None]]:
         await asyncio.to_thread(write_all, chunks)
 
     return write_sync
+
+
+def _sync_options(
+    delete: bool,
+    compare: str,
+    dry_run: bool,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    on_action: ActionHook | None,
+) -> SyncOptions:
+    return SyncOptions(
+        bool(delete),
+        check_compare(compare),
+        bool(dry_run),
+        PathFilter.of(include, exclude),
+        on_action,
+    )
 
 
 def _page_result(page: ListPage) -> ListObjectsResult:

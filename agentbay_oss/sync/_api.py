@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from agentbay_oss.aio import (
+    ActionHook,
     AsyncAgentBay,
     AsyncOss,
     AsyncSession,
@@ -36,6 +37,7 @@ from agentbay_oss.models import (
     OSSClientResult,
     OSSCopyResult,
     OSSDownloadResult,
+    OSSSyncResult,
     OSSUploadResult,
     SessionResult,
 )
@@ -239,6 +241,54 @@ class Oss:
             self._async.copy(
                 src_bucket, src_object, dst_bucket, dst_object, progress=progress,
                 on_object=on_object,
+            )
+        )  # fmt: skip
+
+    @_mirror(AsyncOss.sync_upload)
+    def sync_upload(
+        self,
+        bucket: str,
+        prefix: str,
+        path: str,
+        *,
+        delete: bool = False,
+        compare: str = "size_mtime",
+        dry_run: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
+        on_action: ActionHook | None = None,
+    ) -> OSSSyncResult:
+        return run(
+            self._async.sync_upload(
+                bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
+                include=include, exclude=exclude, progress=progress, on_object=on_object,
+                on_action=on_action,
+            )
+        )  # fmt: skip
+
+    @_mirror(AsyncOss.sync_download)
+    def sync_download(
+        self,
+        bucket: str,
+        prefix: str,
+        path: str,
+        *,
+        delete: bool = False,
+        compare: str = "size_mtime",
+        dry_run: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressHook | None = None,
+        on_object: ObjectHook | None = None,
+        on_action: ActionHook | None = None,
+    ) -> OSSSyncResult:
+        return run(
+            self._async.sync_download(
+                bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
+                include=include, exclude=exclude, progress=progress, on_object=on_object,
+                on_action=on_action,
             )
         )  # fmt: skip
 
