@@ -13,6 +13,14 @@ in `with timer:`. Naming: `<family>-<variant>`:
   (downloads list the prefix first, as users must).
 - `raw-1`, `raw-n`: unsigned aiohttp against a public bucket, no CRC: one stream (one file after
   another), or N concurrent requests (ranged GETs / multipart parts for one big object).
+- Streams (the `stream` workload; the far ends are in `pipes.py`):
+  `agentbay-stream` = `upload_stream` from a pipe (`cat FILE |`, read through a buffered file
+  object: not seekable, size unknown) / `download_stream` into a pipe (`| sink`);
+  `agentbay-iter` = `iter_object`, each chunk counted and folded into a CRC-64, then dropped;
+  `v2-stream` = alibabacloud-oss-v2 `Uploader.upload_from` on the same pipe.
+
+Each client says which groups of workloads it runs in ("big": one big file, "files": a tree,
+"stream": the stream rows, "c1": the big file at concurrency 1) and in which directions.
 """
 
 from __future__ import annotations
@@ -20,14 +28,20 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from benchmarks.pipes import Received, feeder, sink
+
+if TYPE_CHECKING:  # (imported in the clients that use it: peers' RSS must not include it)
+    from agentbay_oss.aio import AsyncOss
 
 TimerLike = AbstractContextManager[Any]
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,21 +83,26 @@ class Ctx:
         return str(path)
 
 
-Client = Callable[[Ctx, TimerLike], None]
+# A client returns what it delivered when that is not a file (a pipe, a consumer loop), for
+# the runner to check against the manifest; downloads to files are checked on disk.
+Client = Callable[[Ctx, TimerLike], Received | None]
 CLIENTS: dict[str, Client] = {}
-# Which clients make sense for each kind of data set.
-BIG_CLIENTS: list[str] = []
-FILES_CLIENTS: list[str] = []
+GROUPS = ("big", "files", "stream", "c1")
+# Which clients run in each group of workloads, in registration order.
+GROUP_CLIENTS: dict[str, list[str]] = {g: [] for g in GROUPS}
+# The directions each client runs in.
+DIRECTIONS: dict[str, tuple[str, ...]] = {}
 
 
-def client(*kinds: str) -> Callable[[Client], Client]:
+def client(
+    *groups: str, directions: tuple[str, ...] = ("up", "down")
+) -> Callable[[Client], Client]:
     def register(fn: Client) -> Client:
         name = fn.__name__.removeprefix("c_").replace("_", "-")
         CLIENTS[name] = fn
-        if "big" in kinds:
-            BIG_CLIENTS.append(name)
-        if "files" in kinds:
-            FILES_CLIENTS.append(name)
+        DIRECTIONS[name] = directions
+        for g in groups:
+            GROUP_CLIENTS[g].append(name)
         return fn
 
     return register
@@ -113,11 +132,11 @@ def _our_args(ctx: Ctx) -> tuple[str, str, str]:
     return ctx.bucket, ctx.key, str(ctx.dest)
 
 
-@client("big", "files")
-def c_agentbay_async(ctx: Ctx, timer: TimerLike) -> None:
+def _ours(ctx: Ctx, timer: TimerLike, op: Callable[[AsyncOss], Awaitable[T]]) -> T:
+    """Set up an async session, time `op(session.oss)` alone, tear the session down."""
     from agentbay_oss.aio import AsyncAgentBay
 
-    async def run() -> None:
+    async def run() -> T:
         agent_bay = AsyncAgentBay(config=_transfer_config(ctx))
         created = await agent_bay.create()
         _check(created, "create")
@@ -133,14 +152,20 @@ def c_agentbay_async(ctx: Ctx, timer: TimerLike) -> None:
                 ),
                 "env_init",
             )
-            op = session.oss.upload if ctx.up else session.oss.download
             with timer:
-                result = await op(*_our_args(ctx))
-            _check(result, ctx.direction)
+                return await op(session.oss)
         finally:
             await session.delete()
 
-    asyncio.run(run())
+    return asyncio.run(run())
+
+
+@client("big", "files", "stream", "c1")
+def c_agentbay_async(ctx: Ctx, timer: TimerLike) -> None:
+    def op(oss: AsyncOss) -> Awaitable[Any]:
+        return (oss.upload if ctx.up else oss.download)(*_our_args(ctx))
+
+    _check(_ours(ctx, timer, op), ctx.direction)
 
 
 @client("big", "files")
@@ -168,6 +193,35 @@ def c_agentbay_sync(ctx: Ctx, timer: TimerLike) -> None:
         _check(result, ctx.direction)
     finally:
         session.delete()
+
+
+@client("stream")
+def c_agentbay_stream(ctx: Ctx, timer: TimerLike) -> Received | None:
+    if ctx.up:
+        with feeder(ctx.src) as reader:
+            up = _ours(ctx, timer, lambda oss: oss.upload_stream(ctx.bucket, ctx.key, reader))
+            _check(up, "upload_stream")  # (inside: a failure is told before the feeder's)
+        return None
+    with sink() as pipe:
+        down = _ours(ctx, timer, lambda oss: oss.download_stream(ctx.bucket, ctx.key, pipe.writer))
+        _check(down, "download_stream")
+        return pipe.received()
+
+
+@client("stream", directions=("down",))
+def c_agentbay_iter(ctx: Ctx, timer: TimerLike) -> Received:
+    """Consumed and dropped; the CRC-64 fold (fastcrc, ~0.1 s/GB) is inside the clock, as
+    discarded bytes can only be checked as they pass."""
+    from agentbay_oss.protocol.crc64 import crc64
+
+    async def op(oss: AsyncOss) -> Received:
+        size = crc = 0
+        async for chunk in oss.iter_object(ctx.bucket, ctx.key):
+            size += len(chunk)
+            crc = crc64(chunk, crc)
+        return Received(size, crc)
+
+    return _ours(ctx, timer, op)
 
 
 # --- oss2 ---------------------------------------------------------------------------------
@@ -296,6 +350,25 @@ def c_v2_eq(ctx: Ctx, timer: TimerLike) -> None:
 @client("big")
 def c_v2_default(ctx: Ctx, timer: TimerLike) -> None:
     _v2_transfer(ctx, timer, tuned=False)
+
+
+class _ReadOnly:
+    """Only `read`: v2 sizes a reader with tell()/seek(), which on a pipe raise OSError
+    (ESPIPE) instead of the io.UnsupportedOperation it catches, so a pipe's file object
+    must be wrapped to be taken as a stream of unknown size."""
+
+    def __init__(self, f: Any) -> None:
+        self.read = f.read
+
+
+@client("stream", directions=("up",))
+def c_v2_stream(ctx: Ctx, timer: TimerLike) -> None:
+    import alibabacloud_oss_v2 as oss
+
+    uploader = _v2_client(ctx).uploader(part_size=ctx.part_size, parallel_num=ctx.concurrency)
+    request = oss.PutObjectRequest(bucket=ctx.bucket, key=ctx.key)
+    with feeder(ctx.src) as reader, timer:
+        uploader.upload_from(request, _ReadOnly(reader))
 
 
 def _v2_many(ctx: Ctx, timer: TimerLike, width: int) -> None:
@@ -486,7 +559,7 @@ def _raw(ctx: Ctx, timer: TimerLike, width: int) -> None:
     asyncio.run(run())
 
 
-@client("big", "files")
+@client("big", "files", "c1")
 def c_raw_1(ctx: Ctx, timer: TimerLike) -> None:
     _raw(ctx, timer, 1)
 

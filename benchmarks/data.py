@@ -20,7 +20,7 @@ CHUNK = 8 * 2**20
 class Dataset:
     """A file (`big`) or a flat directory of files (`files`), as uploaded by every client."""
 
-    name: str  # "1gib", "small", "mid"
+    name: str  # the workload: "1gib", "small", "mid", "stream", "1gib-c1"
     kind: str  # "big" (one file) or "files" (a directory)
     path: Path  # the file, or the directory
     manifest: dict[str, tuple[int, int]]  # relative name -> (size, crc64)
@@ -77,15 +77,16 @@ def _save(ds: Dataset) -> Dataset:
     return ds
 
 
-def big_file(data_dir: Path, size: int) -> Dataset:
-    """One file of `size` bytes (1 GiB in a full run), reused when already there."""
+def big_file(data_dir: Path, size: int, label: str = "1gib") -> Dataset:
+    """One file of `size` bytes (1 GiB in a full run), reused when already there (workloads
+    of the same size share it)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     name = f"big-{size}.bin"
     path = data_dir / name
-    ds = _load("1gib", "big", path, {name: size})
+    ds = _load(label, "big", path, {name: size})
     if ds is not None:
         return ds
-    return _save(Dataset("1gib", "big", path, {name: (size, _write_random(path, size))}))
+    return _save(Dataset(label, "big", path, {name: (size, _write_random(path, size))}))
 
 
 def file_tree(data_dir: Path, label: str, count: int, size: int) -> Dataset:

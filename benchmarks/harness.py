@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import profiling, report
-from benchmarks.clients import BIG_CLIENTS, CLIENTS, FILES_CLIENTS
+from benchmarks.clients import CLIENTS, DIRECTIONS, GROUP_CLIENTS
 from benchmarks.data import Dataset, big_file, file_tree
 from benchmarks.serverproc import ServerProcess
 
@@ -30,7 +30,17 @@ REPO = ROOT.parent
 AK, SK, TOKEN = "bench-ak", "bench-sk-not-a-secret", "bench-sts-token"
 REGION = "cn-hangzhou"
 BUCKET, PUBLIC = "bench", "bench-public"
-WORKLOADS = ("1gib", "small", "mid")
+# Each workload: the group of clients that run it (see clients.py) and its concurrency
+# (None: --concurrency). `stream` moves a file of --stream-size through pipes and compares it
+# with the same file uploaded / downloaded by agentbay-async; `1gib-c1` is the 1gib file at
+# concurrency 1, agentbay-async against raw-1.
+WORKLOADS: dict[str, tuple[str, int | None]] = {
+    "1gib": ("big", None),
+    "small": ("files", None),
+    "mid": ("files", None),
+    "stream": ("stream", None),
+    "1gib-c1": ("c1", 1),
+}
 # Downloaded trees of this many files or more are deleted at the end, not after each run:
 # the benchmark disk is ext4 without a journal, where creating a file soon after thousands
 # were deleted costs ~100 us more (find_inode_bit checks every recently freed inode's dtime;
@@ -53,9 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description="agentbay_oss vs oss2, alibabacloud-oss-v2 and raw aiohttp, on a local server.",
     )
-    p.add_argument("--quick", action="store_true", help="64 MiB, 1,000 small files, 1 run")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="64 MiB (big file and stream), 1,000 small files, 1 run",
+    )
     p.add_argument("--runs", type=int, help="runs per measurement (default 3, --quick 1)")
-    p.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     p.add_argument("--clients", nargs="+", choices=sorted(CLIENTS), help="default: all")
     p.add_argument("--directions", nargs="+", choices=["up", "down"], default=["up", "down"])
     p.add_argument("--concurrency", type=int, default=8)
@@ -63,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-rate", type=float, default=0.0, help="server: 503 rate")
     p.add_argument("--reset-rate", type=float, default=0.0, help="server: dropped connections")
     p.add_argument("--big-size", type=parse_size, help="override (default 1GiB, --quick 64MiB)")
+    p.add_argument("--stream-size", type=parse_size, help="override (default 2GiB, --quick 64MiB)")
     p.add_argument("--small-count", type=int, help="override (default 10000, --quick 1000)")
     p.add_argument("--mid-count", type=int, help="override (default 200)")
     p.add_argument("--work", type=Path, default=ROOT / ".work", help="data and scratch")
@@ -115,6 +130,7 @@ class Bench:
         }
         self.scratch = a.work / "scratch"
         self.deferred: list[Path] = []
+        self.seeded: set[tuple[str, Path]] = set()
 
     # -- server-side setup, verification and cleanup (not measured) --
 
@@ -129,10 +145,14 @@ class Bench:
                 if e.status != 409:  # BucketAlreadyExists
                     raise
 
-    def seed(self, ds: Dataset) -> None:
-        """Put the data set under `src/` in both buckets, for the downloads."""
+    def seed(self, ds: Dataset, buckets: list[str]) -> None:
+        """Put the data set under `src/` in `buckets`, for the downloads (once per file)."""
 
-        for b in self.buckets.values():
+        for name in buckets:
+            if (name, ds.path) in self.seeded:
+                continue
+            self.seeded.add((name, ds.path))
+            b = self.buckets[name]
             if ds.kind == "big":
                 # One plain PutObject: simple, streamed by both ends, and not measured.
                 _retry(b.put_object_from_file, f"src/{ds.path.name}", str(ds.path))
@@ -193,7 +213,8 @@ class Bench:
     def measure(self, ds: Dataset, client: str, direction: str, run: int) -> dict[str, Any]:
         raw = client.startswith("raw-")
         bucket = PUBLIC if raw else BUCKET
-        up_prefix = f"up/{client}/r{run}/"
+        concurrency = WORKLOADS[ds.name][1] or self.a.concurrency
+        up_prefix = f"up/{client}/{ds.name}/r{run}/"
         if ds.kind == "big":
             key = up_prefix + ds.path.name if direction == "up" else f"src/{ds.path.name}"
         else:
@@ -209,11 +230,11 @@ class Bench:
         cmd += ["--kind", ds.kind, "--endpoint", self.endpoint, "--region", REGION]
         cmd += ["--bucket", BUCKET, "--public-bucket", PUBLIC, "--src", str(ds.path)]
         cmd += ["--key", key, "--dest", str(dest), "--manifest", str(ds.manifest_path)]
-        cmd += ["--concurrency", str(self.a.concurrency), "--part-size", str(self.a.part_size)]
+        cmd += ["--concurrency", str(concurrency), "--part-size", str(self.a.part_size)]
         cmd += ["--work", str(ckpt)]
         env = dict(os.environ, BENCH_AK=AK, BENCH_SK=SK, BENCH_TOKEN=TOKEN)
         rec: dict[str, Any] = {"workload": ds.name, "direction": direction, "client": client}
-        rec |= {"run": run, "bytes": ds.total_bytes, "files": ds.files}
+        rec |= {"run": run, "bytes": ds.total_bytes, "files": ds.files, "concurrency": concurrency}
         spy = None
         if self.a.profile:
             name = f"{client}-{ds.name}-{direction}-r{run}"
@@ -278,14 +299,20 @@ class Bench:
 
 
 def _clients_for(ds: Dataset, wanted: list[str] | None) -> list[str]:
-    pool = BIG_CLIENTS if ds.kind == "big" else FILES_CLIENTS
+    pool = GROUP_CLIENTS[WORKLOADS[ds.name][0]]
     return [c for c in pool if wanted is None or c in wanted]
+
+
+def _buckets_for(clients: list[str]) -> list[str]:
+    """Where the downloads read from: the private bucket, the public one for raw clients."""
+    return sorted({PUBLIC if c.startswith("raw-") else BUCKET for c in clients})
 
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     runs = a.runs or (1 if a.quick else 3)
     big_size = a.big_size or (64 * 2**20 if a.quick else 2**30)
+    stream_size = a.stream_size or (64 * 2**20 if a.quick else 2 * 2**30)
     small_count = a.small_count or (1000 if a.quick else 10_000)
     mid_count = a.mid_count or 200
     a.work = a.work.resolve()
@@ -306,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = a.work / "data"
     datasets: list[Dataset] = []
     for w in a.workloads:
-        if w == "1gib":
-            datasets.append(big_file(data_dir, big_size))
+        if w in ("1gib", "1gib-c1"):
+            datasets.append(big_file(data_dir, big_size, w))
+        elif w == "stream":
+            datasets.append(big_file(data_dir, stream_size, w))
         elif w == "small":
             datasets.append(file_tree(data_dir, "small", small_count, 4 * 2**10))
         else:
@@ -338,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.create_buckets()
         t1 = time.monotonic()
         for ds in datasets:
-            bench.seed(ds)
+            bench.seed(ds, _buckets_for(_clients_for(ds, a.clients)))
         os.sync()  # the seeded GiBs must not be written back during the first measurement
         bench.quiesce()
         print(f"# server {server.endpoint}, seeded in {time.monotonic() - t1:.1f}s", flush=True)
@@ -348,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                 k = run % max(1, len(clients))
                 clients = clients[k:] + clients[:k]
                 for direction in a.directions:
-                    for c in clients:
+                    for c in (c for c in clients if direction in DIRECTIONS[c]):
                         rec = bench.measure(ds, c, direction, run)
                         records.append(rec)
                         print(report.progress_line(rec), flush=True)
@@ -360,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": a.concurrency,
         "part_size": a.part_size,
         "big_size": big_size,
+        "stream_size": stream_size,
         "small_count": small_count,
         "mid_count": mid_count,
         "fail_rate": a.fail_rate,

@@ -117,9 +117,11 @@ def rows(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], Row]:
     return {k: Row(v) for k, v in groups.items()}
 
 
-def ratio(table: dict[tuple[str, str, str], Row], w: str, d: str, other: str) -> float | None:
-    """Speed of agentbay-async over `other` (> 1: we are faster)."""
-    ref, row = table.get((w, d, REF)), table.get((w, d, other))
+def ratio(
+    table: dict[tuple[str, str, str], Row], w: str, d: str, other: str, ref_client: str = REF
+) -> float | None:
+    """Speed of `ref_client` (agentbay-async) over `other` (> 1: `ref_client` is faster)."""
+    ref, row = table.get((w, d, ref_client)), table.get((w, d, other))
     if not ref or not row or not ref.ok or not row.ok:
         return None
     return ref.mbps / row.mbps
@@ -155,15 +157,18 @@ def results_table(table: dict[tuple[str, str, str], Row]) -> str:
     return "\n".join(out)
 
 
-def _target(label: str, need: float, got: float | None, what: str) -> tuple[str, str, str, str]:
+Target = tuple[str, str, str, str]  # label, need, measured, verdict
+
+
+def _target(label: str, need: float, got: float | None, what: str) -> Target:
     if got is None:
         return (label, f">= {need:g}x {what}", "n/a", "not measured")
     return (label, f">= {need:g}x {what}", f"{got:.2f}x", "met" if got >= need else "MISSED")
 
 
 def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) -> str:
-    """issue 5's target rows, computed from the numbers (never asserted)."""
-    rows_: list[tuple[str, str, str, str]] = []
+    """issue 5's and issue 13's target rows, computed from the numbers (never asserted)."""
+    rows_: list[Target] = []
     t = table
 
     def raw_ratio(w: str, d: str) -> float | None:
@@ -191,6 +196,7 @@ def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) ->
         rows_.append(_target(lbl, 2.0, ratio(t, "small", d, "oss2-pool"), "oss2 pool"))
         rows_.append(_target(lbl, 2.0, ratio(t, "small", d, "v2-pool"), "oss-v2 pool"))
     bound = 64 + settings["concurrency"] * settings["part_size"] / 2**20
+    rows_ += _stream_targets(t, bound)
     ours = [r for r in t.values() if r.ok and r.client.startswith("agentbay-")]
     if ours:
         worst = max(ours, key=lambda r: r.rss_mib)
@@ -214,7 +220,7 @@ def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) ->
     peers = {"1gib": ("oss2-eq", "v2-eq"), "small": ("oss2-pool", "v2-pool")}
     peers["mid"] = peers["small"]
     for (w, d, c), ref in t.items():
-        if c != REF or not ref.ok:
+        if c != REF or not ref.ok or w not in peers:
             continue
         others = [t.get((w, d, p)) for p in peers[w]]
         vals = [o.cpu_per_gb for o in others if o and o.ok]
@@ -227,6 +233,36 @@ def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) ->
     out = ["| target | need | measured | verdict |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows_]
     return "\n".join(out)
+
+
+# issue 13: (direction, client, label, need vs agentbay-async moving the same bytes to/from a file)
+STREAM_ROWS = (
+    ("up", "agentbay-stream", "stream upload: upload_stream from a pipe", 0.9),
+    ("down", "agentbay-stream", "stream download: download_stream into a pipe", 0.8),
+    ("down", "agentbay-iter", "stream download: iter_object", 0.8),
+)
+
+
+def _stream_targets(t: dict[tuple[str, str, str], Row], bound: float) -> list[Target]:
+    """issue 13's rows: streams against the same file moved by agentbay-async (workload
+    `stream`), their peak RSS, and concurrency 1 against raw-1 (workload `1gib-c1`)."""
+    out: list[Target] = []
+    for d, c, label, need in STREAM_ROWS:
+        out.append(_target(label, need, ratio(t, "stream", d, REF, c), "agentbay-async, file"))
+        row = t.get(("stream", d, c))
+        if row is None or not row.ok:
+            out.append((label, f"peak RSS <= {bound:.0f} MiB", "n/a", "not measured"))
+        else:
+            verdict = "met" if row.rss_mib <= bound else "MISSED"
+            out.append((label, f"peak RSS <= {bound:.0f} MiB", f"{row.rss_mib:.0f} MiB", verdict))
+    v2 = t.get(("stream", "up", "v2-stream"))
+    if v2 is not None and v2.ok:
+        got = f"peak RSS {v2.rss_mib:.0f} MiB, {v2.mbps:.0f} MB/s"
+        out.append(("stream upload, peer v2-stream", "(for comparison)", got, "-"))
+    for d, name in (("up", "upload"), ("down", "download")):
+        r = ratio(t, "1gib-c1", d, "raw-1")
+        out.append(_target(f"1 GiB {name} at concurrency 1", 0.8, r, "raw-1"))
+    return out
 
 
 def render(
@@ -248,7 +284,8 @@ def render(
         f"- Settings: concurrency {settings['concurrency']}, part size"
         f" {_mib(settings['part_size'])}, median of {settings['runs']} run(s); 1gib ="
         f" {_mib(settings['big_size'])}, small = {settings['small_count']} x 4 KiB,"
-        f" mid = {settings['mid_count']} x 1 MiB{faults}; took {settings['elapsed']:.0f}s;"
+        f" mid = {settings['mid_count']} x 1 MiB,"
+        f" stream = {_mib(settings['stream_size'])}{faults}; took {settings['elapsed']:.0f}s;"
         f" load at end {settings.get('load_end', '?')}"
         + (f"; ran at nice {settings['nice']}" if settings.get("nice") else ""),
         "- MB/s = 10^6 bytes/s. Ratio > 1: agentbay-async is faster. RSS: peak over runs of the"
@@ -257,7 +294,7 @@ def render(
         "",
         results_table(table),
         "",
-        "Targets (issue 5), computed from the table above:",
+        "Targets (issues 5 and 13), computed from the table above:",
         "",
         targets(table, settings),
         "",

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from benchmarks.clients import CLIENTS, Ctx
+from benchmarks.pipes import Received
 
 
 class Timer:
@@ -73,10 +74,18 @@ def peak_rss_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def _verify_download(ctx: Ctx, manifest: dict[str, tuple[int, int]]) -> str:
-    """Size and CRC64 of every downloaded file against the manifest (cheap: ~10 GB/s)."""
+def _verify_download(
+    ctx: Ctx, manifest: dict[str, tuple[int, int]], received: Received | None
+) -> str:
+    """Size and CRC64 of every downloaded file against the manifest (cheap: ~10 GB/s), or of
+    what a stream client delivered (counted by the pipe's sink or the consumer loop)."""
     from agentbay_oss.protocol.crc64 import crc64
 
+    if received is not None:
+        ((size, want_crc),) = manifest.values()
+        if received != (size, want_crc):
+            raise RuntimeError(f"received {received}, want size {size} crc64 {want_crc}")
+        return "size+crc64 (stream)"
     if ctx.kind == "big":
         found = {ctx.dest.name: ctx.dest}
     else:
@@ -141,10 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     timer = Timer()
     out: dict[str, Any] = {"ok": False}
     try:
-        CLIENTS[a.client](ctx, timer)
+        received = CLIENTS[a.client](ctx, timer)
         # Peak RSS of the transfer, taken before verification reads anything.
         out["maxrss_kib"] = peak_rss_kib()
-        out["verified"] = _verify_download(ctx, manifest) if a.direction == "down" else "by harness"
+        if a.direction == "down":
+            out["verified"] = _verify_download(ctx, manifest, received)
+        else:
+            out["verified"] = "by harness"
         out["ok"] = True
     except Exception as e:  # a failed client is a result to report, not a crash
         tb = traceback.format_exc(limit=3)

@@ -13,15 +13,13 @@ from benchmarks import report
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_harness_smoke_run(tmp_path: Path) -> None:
-    """`python -m benchmarks` with tiny data: every client run succeeds and is verified."""
+def _smoke(tmp_path: Path, *args: str) -> tuple[list[dict[str, Any]], str]:
+    """Run the harness with tiny data; every run must succeed. Its records and RESULTS text."""
     out = tmp_path / "records.json"
     results = tmp_path / "RESULTS.md"
-    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--workloads", "1gib", "small"]
-    cmd += ["--big-size", "1MiB", "--part-size", "256KiB", "--concurrency", "4"]
-    cmd += ["--small-count", "20", "--work", str(tmp_path / "work"), "--results", str(results)]
-    cmd += ["--json", str(out), "--timeout", "60", "--clients"]
-    cmd += ["agentbay-async", "agentbay-sync", "oss2-eq", "v2-eq", "oss2-pool", "raw-n"]
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", *args]
+    cmd += ["--part-size", "256KiB", "--concurrency", "4", "--work", str(tmp_path / "work")]
+    cmd += ["--results", str(results), "--json", str(out), "--timeout", "60"]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
     records: list[dict[str, Any]] = json.loads(out.read_text()) if out.exists() else []
     failed = [
@@ -31,20 +29,55 @@ def test_harness_smoke_run(tmp_path: Path) -> None:
     ]
     assert proc.returncode == 0, (failed, proc.stdout[-2000:], proc.stderr[-2000:])
     assert not failed
+    # Downloads were checked byte for byte in the child, uploads by the harness.
+    assert all(r["verified"].startswith("size+crc64") for r in records)
+    # Nothing left behind: downloads and the server's root are removed.
+    assert not any((tmp_path / "work" / "dl").rglob("*.bin"))
+    assert not (tmp_path / "work" / "server-root").exists()
+    return records, results.read_text()
+
+
+def test_harness_smoke_run(tmp_path: Path) -> None:
+    """`python -m benchmarks` with tiny data: every client run succeeds and is verified."""
+    records, text = _smoke(
+        tmp_path,
+        *("--workloads", "1gib", "small", "--big-size", "1MiB", "--small-count", "20"),
+        *("--clients", "agentbay-async", "agentbay-sync", "oss2-eq", "v2-eq", "oss2-pool"),
+        "raw-n",
+    )
     seen = {(r["workload"], r["direction"], r["client"]) for r in records}
     big = {"agentbay-async", "agentbay-sync", "oss2-eq", "v2-eq", "raw-n"}
     small = {"agentbay-async", "agentbay-sync", "oss2-pool", "raw-n"}
     want = {("1gib", d, c) for d in ("up", "down") for c in big}
     want |= {("small", d, c) for d in ("up", "down") for c in small}
     assert seen == want
-    # Downloads were checked byte for byte in the child, uploads by the harness.
-    assert all(r["verified"].startswith("size+crc64") for r in records)
-    text = results.read_text()
-    assert "| workload | dir | client |" in text and "Targets (issue 5)" in text
+    assert "| workload | dir | client |" in text and "Targets (issues 5 and 13)" in text
     assert "FAILED" not in text
-    # Nothing left behind: downloads and the server's root are removed.
-    assert not any((tmp_path / "work" / "dl").rglob("*.bin"))
-    assert not (tmp_path / "work" / "server-root").exists()
+
+
+def test_harness_smoke_stream_and_concurrency_1(tmp_path: Path) -> None:
+    """The stream rows (pipes in and out, iter_object, v2's upload_from) and the 1gib-c1 rows
+    run through the same child runner, are verified, and reach the issue-13 target rows."""
+    records, text = _smoke(
+        tmp_path, "--workloads", "stream", "1gib-c1", "--stream-size", "3MiB", "--big-size", "1MiB"
+    )
+    seen = {(r["workload"], r["direction"], r["client"]) for r in records}
+    want = {("stream", d, c) for d in ("up", "down") for c in ("agentbay-async", "agentbay-stream")}
+    want |= {("stream", "down", "agentbay-iter"), ("stream", "up", "v2-stream")}
+    want |= {("1gib-c1", d, c) for d in ("up", "down") for c in ("agentbay-async", "raw-1")}
+    assert seen == want
+    assert {r["concurrency"] for r in records if r["workload"] == "1gib-c1"} == {1}
+    assert {r["concurrency"] for r in records if r["workload"] == "stream"} == {4}
+    assert {r["bytes"] for r in records if r["workload"] == "stream"} == {3 * 2**20}
+    # The pipe's sink and the iter_object loop counted and checked what they received.
+    streamed = {("stream", "down", "agentbay-stream"), ("stream", "down", "agentbay-iter")}
+    assert {
+        r["verified"] for r in records if (r["workload"], r["direction"], r["client"]) in streamed
+    } == {"size+crc64 (stream)"}
+    for label in report.STREAM_ROWS:
+        assert f"| {label[2]} | >= {label[3]:g}x agentbay-async, file |" in text
+    assert "| 1 GiB download at concurrency 1 | >= 0.8x raw-1 |" in text
+    assert "FAILED" not in text
 
 
 def _rec(client: str, seconds: float, w: str = "1gib", d: str = "up", **kw: Any) -> dict[str, Any]:
@@ -76,3 +109,32 @@ def test_report_medians_ratios_and_targets() -> None:
     assert "| peak RSS | <= 128 MiB | 200 MiB (agentbay-sync 1gib up) | MISSED |" in lines
     assert verdict[("blocking facade 1gib up", "within 5% of async")].endswith("| 1.000x | met |")
     assert "FAILED" in report.results_table(table)
+
+
+def test_report_stream_and_concurrency_1_targets() -> None:
+    recs = [_rec("agentbay-async", 1.0, w="stream"), _rec("agentbay-stream", 1.25, w="stream")]
+    recs += [_rec("v2-stream", 2.0, w="stream", maxrss_kib=505 * 1024)]
+    recs += [_rec("agentbay-async", 1.0, w="stream", d="down")]
+    recs += [_rec("agentbay-iter", 1.0, w="stream", d="down", maxrss_kib=300 * 1024)]
+    recs += [
+        _rec("agentbay-async", 2.0, w="1gib-c1", d="down"),
+        _rec("raw-1", 1.0, w="1gib-c1", d="down"),
+    ]
+    text = report.targets(report.rows(recs), {"concurrency": 8, "part_size": 8 * 2**20})
+    lines = set(text.splitlines())
+    label = "stream upload: upload_stream from a pipe"
+    assert f"| {label} | >= 0.9x agentbay-async, file | 0.80x | MISSED |" in lines
+    assert f"| {label} | peak RSS <= 128 MiB | 100 MiB | met |" in lines
+    label = "stream download: iter_object"
+    assert f"| {label} | >= 0.8x agentbay-async, file | 1.00x | met |" in lines
+    assert f"| {label} | peak RSS <= 128 MiB | 300 MiB | MISSED |" in lines
+    assert (
+        "| stream download: download_stream into a pipe | >= 0.8x agentbay-async, file | n/a | not measured |"
+        in lines
+    )
+    assert (
+        "| stream upload, peer v2-stream | (for comparison) | peak RSS 505 MiB, 500 MB/s | - |"
+        in lines
+    )
+    assert "| 1 GiB download at concurrency 1 | >= 0.8x raw-1 | 0.50x | MISSED |" in lines
+    assert "| 1 GiB upload at concurrency 1 | >= 0.8x raw-1 | n/a | not measured |" in lines
