@@ -430,9 +430,10 @@ async def iter_ranges(
 ) -> AsyncIterator[list[bytes]]:
     """The bytes [offset, offset + length) in order, as lists of chunks (one list a range).
 
-    Up to `concurrency + 1` ranges are fetched or waiting at once (the +1 keeps the next range
-    coming while the consumer works, also at concurrency 1). A whole-object read ends with
-    the CRC-64 check; the consumer has the bytes by then, so a mismatch can only be reported.
+    At most max(concurrency, 2) ranges are alive, the one the consumer holds included: the
+    others are fetched meanwhile (at concurrency 1 the next range comes while the consumer
+    works). A whole-object read ends with the CRC-64 check; the consumer has the bytes by
+    then, so a mismatch can only be reported.
     """
     cfg = target.core.config
     range_size = planning.part_size_for(length, cfg.part_size)
@@ -440,7 +441,7 @@ async def iter_ranges(
     window: list[asyncio.Task[tuple[list[bytes], int]]] = []
 
     def refill() -> None:
-        while len(window) < cfg.concurrency + 1:
+        while len(window) < max(cfg.concurrency, 2):
             piece = next(pieces, None)
             if piece is None:
                 return
@@ -452,11 +453,12 @@ async def iter_ranges(
         while window:
             chunks, piece_crc = await window[0]
             window.pop(0)
-            refill()
             n = sum(len(c) for c in chunks)
             crc = crc64_combine(crc, piece_crc, n)
             await progress.add_bytes(n, target.where)
             yield chunks
+            del chunks  # handed over: the window may take its place
+            refill()
     finally:
         # Read-ahead no longer wanted (early exit or failure): stop it and let it finish.
         for task in window:

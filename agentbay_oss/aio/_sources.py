@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
@@ -22,10 +23,20 @@ _END = object()
 class StreamSource:
     """Bytes read in order from `chunks`; `size` when it is known beforehand."""
 
-    def __init__(self, chunks: AsyncIterator[Any], size: int | None, label: str) -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterator[Any],
+        size: int | None,
+        label: str,
+        *,
+        in_memory: bool = False,
+        readinto: Any = None,
+    ) -> None:
         self._chunks = chunks
         self.size = size
         self.label = label
+        self.in_memory = in_memory  # the bytes exist already: parts are views of them
+        self._readinto = readinto  # a blocking file object's readinto, when it has one
         self._rest: memoryview | None = None
         self._eof = False
         self.consumed = 0
@@ -68,7 +79,43 @@ class StreamSource:
             return pieces[0]
         return memoryview(b"".join(pieces))
 
+    async def read_into(self, view: memoryview) -> int:
+        """Fill `view` (fewer bytes only at the end); returns how many. A file object with
+        `readinto` fills it in one worker-thread hop per call; other sources are copied in
+        chunk by chunk, so a part never exists twice."""
+        got = 0
+        if self._readinto is not None and self._rest is None and not self._eof:
+            while got < len(view):
+                n = await asyncio.to_thread(self._readinto, view[got:])
+                if n is None:  # a non-blocking raw stream with nothing yet
+                    await asyncio.sleep(0.01)
+                    continue
+                if n == 0:
+                    self._eof = True
+                    break
+                got += n
+            self.consumed += got
+            return got
+        while got < len(view):
+            chunk = await self._next_chunk()
+            if chunk is None:
+                break
+            take = min(len(chunk), len(view) - got)
+            view[got : got + take] = chunk[:take]
+            if take < len(chunk):
+                self._rest = chunk[take:]
+            got += take
+        self.consumed += got
+        return got
+
     async def at_end(self) -> bool:
+        if self._readinto is not None and self._rest is None and not self._eof:
+            probe = bytearray(1)
+            if await self.read_into(memoryview(probe)) == 0:
+                return True
+            self.consumed -= 1
+            self._rest = memoryview(bytes(probe))
+            return False
         chunk = await self._next_chunk()
         if chunk is None:
             return True
@@ -107,12 +154,15 @@ def as_source(obj: Any) -> StreamSource:
         )
     if isinstance(obj, (bytes, bytearray, memoryview)):
         view = _as_view(obj, "the source")
-        return StreamSource(_one(view), len(view), "the bytes source")
+        return StreamSource(_one(view), len(view), "the bytes source", in_memory=True)
     read = getattr(obj, "read", None)
     if read is not None and callable(read):
         label = f"the file object {getattr(obj, 'name', type(obj).__name__)!r}"
         if inspect.iscoroutinefunction(read):
             return StreamSource(_async_reads(read), None, label)
+        readinto = getattr(obj, "readinto", None)
+        if _binary(obj) and callable(readinto) and not inspect.iscoroutinefunction(readinto):
+            return StreamSource(_thread_reads(read), None, label, readinto=readinto)
         return StreamSource(_thread_reads(read), None, label)
     if isinstance(obj, AsyncIterable):
         return StreamSource(aiter(obj), None, "the async iterable source")
@@ -122,6 +172,11 @@ def as_source(obj: Any) -> StreamSource:
         f"cannot upload a {type(obj).__name__}",
         hint="pass bytes, a binary file object, or a (async) iterable of bytes",
     )
+
+
+def _binary(obj: Any) -> bool:
+    """A binary file object (text-mode ones have no `readinto`, or refuse it)."""
+    return not isinstance(obj, io.TextIOBase) and "b" in getattr(obj, "mode", "b")
 
 
 async def _one(view: memoryview) -> AsyncIterator[memoryview]:

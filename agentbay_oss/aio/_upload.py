@@ -380,17 +380,25 @@ async def send_parts(
     progress: Progress,
     saver: _resume.Checkpointer | None = None,
 ) -> None:
-    """The one multipart driver: a reader task fills a one-part queue while `concurrency`
-    workers send. Reading runs ahead of sending, also at concurrency 1 (the next part is
-    read while this one is on the wire); at most concurrency + 2 parts are alive."""
+    """The one multipart driver: a reader task reads parts while `concurrency` workers send
+    them. Reading overlaps sending, also at concurrency 1 (the next part is read while this
+    one is on the wire); at most max(concurrency, 2) parts are alive."""
     target = mp.target
     core = target.core
     workers = core.config.concurrency
+    # Parts alive (read, queued or sending): `concurrency`, as many as can be on the wire;
+    # 2 at concurrency 1, so the next part is read while this one is sent.
+    alive = asyncio.Semaphore(max(workers, 2))
     queue: asyncio.Queue[PartBody | None] = asyncio.Queue(maxsize=1)
 
     async def reader() -> None:
         try:
-            async for part in parts:
+            while True:
+                await alive.acquire()
+                part = await anext(parts, None)
+                if part is None:
+                    alive.release()
+                    break
                 await queue.put(part)
         finally:
             await parts.aclose()  # now, not at garbage collection (it may hold a file read)
@@ -409,7 +417,9 @@ async def send_parts(
             finally:
                 if part.buffer is not None:
                     core.give_buffer(part.buffer)
-            mp.parts[part.number] = done
+                del part  # the bytes go now, before the next part may be read
+                alive.release()
+            mp.parts[done.number] = done
             if saver is not None:
                 await saver.save()
             await progress.add_bytes(done.size, target.where)
@@ -453,24 +463,21 @@ async def _wait_read(read: asyncio.Future[int]) -> int:
 async def upload_source(
     target: ObjectTarget, source: StreamSource, progress: Progress, headers: Mapping[str, str]
 ) -> TransferredObject:
-    """Bytes of unknown size, read in order. The first `multipart_threshold` bytes decide:
-    a source that ends before them goes as one PutObject."""
+    """Bytes of unknown size, read in order a part at a time. The first
+    `multipart_threshold` bytes decide: a source that ends before them goes as one
+    PutObject; else those parts open a multipart upload and the rest follow."""
     cfg = target.core.config
     part_size = source.part_size(cfg.part_size)
-    first = await source.read(max(cfg.multipart_threshold, 1))
-    if len(first) < cfg.multipart_threshold or await source.at_end():
-        data = bytes(first)
-        crc = crc64(data)
-        md5 = _files.md5_base64(data)
-
-        async def op() -> str:
-            async with target.lease() as lease:
-                return await put_bytes(lease, target, data, md5, crc, headers)
-
-        etag = await target.retry(op, f"PUT {target.where}")
-        await progress.add_bytes(len(data), target.where)
-        await progress.file_done(target.key)
-        return TransferredObject(key=target.key, size=len(data), etag=etag, crc64=crc)
+    first: list[PartBody] = []
+    read = 0
+    while read < max(cfg.multipart_threshold, 1):
+        part = await read_part(target, source, len(first) + 1, part_size)
+        if part is None:
+            break
+        first.append(part)
+        read += len(part.body)
+    if read < cfg.multipart_threshold or await source.at_end():
+        return await _put_parts_whole(target, first, progress, headers)
     mp = Multipart(target, await initiate(target, headers), part_size)
     try:
         await send_parts(mp, stream_parts(mp, source, first), progress)
@@ -482,26 +489,69 @@ async def upload_source(
     return TransferredObject(key=target.key, size=mp.size, etag=etag, crc64=mp.combined_crc())
 
 
+async def _put_parts_whole(
+    target: ObjectTarget, parts: list[PartBody], progress: Progress, headers: Mapping[str, str]
+) -> TransferredObject:
+    """A short source (read as parts) as one PutObject."""
+    data = parts[0].body if len(parts) == 1 else b"".join(p.body for p in parts)
+    crc = crc64_combine_all((p.crc, len(p.body)) for p in parts)
+    md5 = _files.md5_base64(data)
+
+    async def op() -> str:
+        async with target.lease() as lease:
+            return await put_bytes(lease, target, data, md5, crc, headers)
+
+    try:
+        etag = await target.retry(op, f"PUT {target.where}")
+    finally:
+        for p in parts:
+            if p.buffer is not None:
+                target.core.give_buffer(p.buffer)
+    await progress.add_bytes(len(data), target.where)
+    await progress.file_done(target.key)
+    return TransferredObject(key=target.key, size=len(data), etag=etag, crc64=crc)
+
+
+async def read_part(
+    target: Target, source: StreamSource, number: int, part_size: int
+) -> PartBody | None:
+    """The next part of `source` (None at its end). In-memory sources give views of their
+    bytes; others are read into one of the session's reused part buffers (no extra copy of
+    a part, no allocator growth)."""
+    if number > planning.MAX_PARTS:
+        raise InvalidInputError(
+            f"the source is longer than {planning.MAX_PARTS} parts of {part_size} bytes",
+            hint="raise TransferConfig.part_size",
+        )
+    buf: bytearray | None = None
+    if source.in_memory:
+        body = await source.read(part_size)
+    else:
+        core = target.core
+        buf = core.take_buffer(part_size)
+        try:
+            body = memoryview(buf)[: await source.read_into(memoryview(buf)[:part_size])]
+        except BaseException:
+            core.give_buffer(buf)
+            raise
+    if not body:
+        if buf is not None:
+            target.core.give_buffer(buf)
+        return None
+    crc = await asyncio.to_thread(crc64, body) if len(body) > TINY else crc64(body)
+    return PartBody(number, body, crc, buf)
+
+
 async def stream_parts(
-    mp: Multipart, source: StreamSource, first: memoryview
+    mp: Multipart, source: StreamSource, first: list[PartBody]
 ) -> AsyncGenerator[PartBody, None]:
-    """Parts of a source read in order: first the bytes read before the upload started."""
-    number = 0
-    while True:
-        if first:
-            body, first = first[: mp.part_size], first[mp.part_size :]
-        else:
-            body = await source.read(mp.part_size)
-        if not body:
-            return  # (the source had more than the first bytes: no empty part)
+    """Parts of a source in order: first those read before the upload started."""
+    for early in first:
+        yield early
+    number = len(first)
+    while (part := await read_part(mp.target, source, number + 1, mp.part_size)) is not None:
         number += 1
-        if number > planning.MAX_PARTS:
-            raise InvalidInputError(
-                f"the source is longer than {planning.MAX_PARTS} parts of {mp.part_size} bytes",
-                hint="raise TransferConfig.part_size",
-            )
-        crc = await asyncio.to_thread(crc64, body) if len(body) > TINY else crc64(body)
-        yield PartBody(number, body, crc)
+        yield part
 
 
 # ---------------------------------------------------------------------------- directories
