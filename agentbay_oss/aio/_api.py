@@ -289,12 +289,15 @@ class AsyncOss:
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
     ) -> OSSUploadResult:
         """Upload a file (to `object`, or `object + name` if it ends with '/') or a directory
-        (under prefix `object/`). `content_type` defaults to a guess from each key's suffix;
-        `metadata` is stored as x-oss-meta-* on every object (and the file's mtime as
+        (under prefix `object/`; `include` / `exclude`: glob patterns on the relative path,
+        as for sync). `content_type` defaults to a guess from each key's suffix; `metadata`
+        is stored as x-oss-meta-* on every object (and the file's mtime as
         x-oss-meta-mtime). A directory's result keeps counts; each object goes to
         `on_object` as it is done (`objects` lists it only for a single file)."""
         where = f"{path} to oss://{bucket}/{object}"
@@ -307,6 +310,7 @@ class AsyncOss:
             is_dir, info = await asyncio.to_thread(_files.stat_source, local)
             prog = Progress(progress)
             object_headers(object or "x", content_type, metadata)  # bad values: refused now
+            chosen = PathFilter.of(include, exclude)
             outcome = Outcome(on_object, keep=not is_dir)
             if is_dir:
                 validate_key(object, allow_empty=True)
@@ -318,6 +322,7 @@ class AsyncOss:
                     client.core.config.concurrency * 2,
                     outcome,
                     lambda rel: object_headers(prefix + rel, content_type, metadata),
+                    chosen,
                 )
             else:
                 key = upload_key(_check_key_arg(object), Path(local))
@@ -380,12 +385,15 @@ class AsyncOss:
         object: str,
         path: str,
         *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
     ) -> OSSDownloadResult:
         """Download an object to `path` (or into it if it is a directory), or a whole prefix
-        (`object` ending with '/', or naming no object but having objects below it). A
-        prefix's result keeps counts; each object goes to `on_object` as it is done.
+        (`object` ending with '/', or naming no object but having objects below it;
+        `include` / `exclude` filter its relative keys, as for sync). A prefix's result
+        keeps counts; each object goes to `on_object` as it is done.
 
         A symlink at `path` is followed (its target replaced atomically, the link kept); a
         character device or FIFO (`/dev/null`, a named pipe) is written into as a stream."""
@@ -397,6 +405,7 @@ class AsyncOss:
             validate_bucket(bucket)
             local = _path_arg(path)
             validate_key(_check_key_arg(object, allow_empty=True), allow_empty=True)
+            chosen = PathFilter.of(include, exclude)
             prog = Progress(progress)
             prefix: str | None = None
             meta = None
@@ -428,7 +437,7 @@ class AsyncOss:
                         hint="pass a directory path",
                     )
                 outcome = Outcome(on_object)
-                await download_prefix(client, bucket, prefix, root, prog, outcome)
+                await download_prefix(client, bucket, prefix, root, prog, outcome, chosen)
             else:
                 assert meta is not None
                 dest = Path(local)

@@ -27,6 +27,7 @@ from ..models import TransferredObject
 from ..protocol import planning
 from ..protocol.crc64 import crc64, crc64_combine, crc64_combine_all
 from ..protocol.keys import local_path_for
+from ..protocol.syncplan import PathFilter
 from ..protocol.xml import ListEntry
 from . import _files, _resume
 from ._client import ObjectMeta, OssClient
@@ -537,7 +538,13 @@ async def download_to_stream_file(
 
 
 async def download_prefix(
-    client: OssClient, bucket: str, prefix: str, root: Path, progress: Progress, outcome: Outcome
+    client: OssClient,
+    bucket: str,
+    prefix: str,
+    root: Path,
+    progress: Progress,
+    outcome: Outcome,
+    chosen: PathFilter | None = None,
 ) -> None:
     await asyncio.to_thread(_files.make_dirs, root)
     progress.totals_final = False
@@ -545,6 +552,8 @@ async def download_prefix(
     async def produce() -> AsyncIterator[ListEntry]:
         async for page in client.iter_list(bucket, prefix):
             for entry in page.entries:
+                if chosen is not None and chosen.active and not chosen(entry.key[len(prefix) :]):
+                    continue
                 if not entry.key.endswith("/"):
                     progress.files_total += 1
                     progress.bytes_total += entry.size

@@ -31,6 +31,7 @@ from ..protocol import xml as oxml
 from ..protocol.crc64 import crc64, crc64_combine, crc64_combine_all
 from ..protocol.keys import validate_key
 from ..protocol.metadata import META_PREFIX, MTIME
+from ..protocol.syncplan import PathFilter
 from . import _files, _resume
 from ._client import header_crc
 from ._common import Outcome, Pipeline, Progress, gather_all, walk_tree
@@ -564,6 +565,7 @@ async def upload_dir(
     workers: int,
     outcome: Outcome,
     headers_for: Callable[[str], Mapping[str, str]] | None = None,
+    chosen: PathFilter | None = None,
 ) -> None:
     """Every file below `root` to `target_for(relative path)`; empty directories become
     `rel/` markers (a relative path of "" is the root itself)."""
@@ -572,6 +574,8 @@ async def upload_dir(
         if item.error:
             raise InvalidInputError(item.error, hint=item.hint)  # labelled with the path
         rel = "/".join(item.rel)
+        if chosen is not None and chosen.active and not chosen(rel):
+            return  # (filtered trees keep no empty-directory markers either)
         if item.is_dir_marker:
             target = target_for(rel + "/" if rel else "")
             if isinstance(target, ObjectTarget):

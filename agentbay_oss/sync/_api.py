@@ -161,13 +161,15 @@ class Oss:
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
     ) -> OSSUploadResult:
         return run(
             self._async.upload(
                 bucket, object, path, content_type=content_type, metadata=metadata,
-                progress=progress, on_object=on_object,
+                include=include, exclude=exclude, progress=progress, on_object=on_object,
             )
         )  # fmt: skip
 
@@ -310,12 +312,17 @@ class Oss:
         object: str,
         path: str,
         *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
     ) -> OSSDownloadResult:
         return run(
-            self._async.download(bucket, object, path, progress=progress, on_object=on_object)
-        )
+            self._async.download(
+                bucket, object, path, include=include, exclude=exclude, progress=progress,
+                on_object=on_object,
+            )
+        )  # fmt: skip
 
     @_mirror(AsyncOss.download_anonymous)
     def download_anonymous(

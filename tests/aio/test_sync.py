@@ -201,3 +201,21 @@ def test_path_filter_rules(
     include: tuple[str, ...], exclude: tuple[str, ...], rel: str, taken: bool
 ) -> None:
     assert PathFilter.of(include, exclude)(rel) is taken
+
+
+def test_include_exclude_on_directory_upload_and_download(
+    creds: Any, bucket: str, peer: oss2.Bucket, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    _tree(src, FILES)
+
+    async def go() -> list[Any]:
+        async with oss_session(creds) as oss:
+            up = await oss.upload(bucket, "u", str(src), exclude=["*.log", "a/y/"])
+            down = await oss.download(bucket, "u/", str(tmp_path / "out"), include=["a/*"])
+            return [up, down]
+
+    up, down = run(go())
+    assert up.success and down.success, (up.error_message, down.error_message)
+    assert sorted(_listing(peer, "u/")) == ["a-b.txt", "a.txt", "a/x.bin", "\u00e9t\u00e9.txt"]
+    assert sorted(_local(tmp_path / "out")) == ["a/x.bin"]
