@@ -7,7 +7,6 @@ connections, then serves until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -15,9 +14,12 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .embedded import LocalOssServer
 from .faults import FaultConfig
+
+if TYPE_CHECKING:
+    from .embedded import LocalOssServer
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
@@ -146,6 +148,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(srv: LocalOssServer) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -169,6 +173,11 @@ def run_serve(args: argparse.Namespace) -> int:
     if root is not None and root.exists() and not root.is_dir():
         print(f"error: --root {root} exists and is not a directory", file=sys.stderr)
         return 2
+    # Imported only to serve: `agentbay-oss --help` builds these flags without them.
+    import asyncio
+
+    from .embedded import LocalOssServer
+
     faults = FaultConfig(
         fail_rate=args.fail_rate,
         reset_rate=args.reset_rate,
