@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from agentbay_oss.aio import (
     ProgressHook,
 )
 from agentbay_oss.config import TransferConfig
+from agentbay_oss.errors import OssError
 from agentbay_oss.models import (
     ApiResponse,
     DeleteObjectsResult,
@@ -40,6 +41,7 @@ from agentbay_oss.models import (
 from ._portal import portal, run
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 # The async objects the facade created and has not closed yet: closed when the portal shuts
 # down at exit, so no "Unclosed client session" noise; weak so dropping a facade frees it.
@@ -85,6 +87,30 @@ def _mirror(async_method: Callable[..., Any]) -> Callable[[F], F]:
     return decorate
 
 
+def _blocking_names(text: str) -> str:
+    """The async core's hints name the class its users call; a blocking user calls AgentBay."""
+    return text.replace("AsyncAgentBay.create()", "AgentBay().create()")
+
+
+def _rename(error: OssError) -> None:
+    error.message = _blocking_names(error.message)
+    error.hint = _blocking_names(error.hint)
+
+
+def _call(coro: Coroutine[Any, Any, T]) -> T:
+    """`run(coro)`, with a failure's message and error speaking of the blocking classes."""
+    try:
+        result = run(coro)
+    except OssError as exc:  # presign raises
+        _rename(exc)
+        raise
+    if isinstance(result, ApiResponse) and not result.success:
+        result.error_message = _blocking_names(result.error_message)
+        if result.error is not None:
+            _rename(result.error)
+    return result
+
+
 class Oss:
     """Blocking twin of `agentbay_oss.aio.AsyncOss`."""
 
@@ -114,7 +140,7 @@ class Oss:
         signature_version: str = "v4",
         credentials_provider: CredentialsProvider | None = None,
     ) -> OSSClientResult:
-        return run(
+        return _call(
             self._async.env_init(
                 access_key_id,
                 access_key_secret,
@@ -131,39 +157,39 @@ class Oss:
     def upload(
         self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
     ) -> OSSUploadResult:
-        return run(self._async.upload(bucket, object, path, progress=progress))
+        return _call(self._async.upload(bucket, object, path, progress=progress))
 
     @_mirror(AsyncOss.upload_anonymous)
     def upload_anonymous(
         self, url: str, path: str, *, progress: ProgressHook | None = None
     ) -> OSSUploadResult:
-        return run(self._async.upload_anonymous(url, path, progress=progress))
+        return _call(self._async.upload_anonymous(url, path, progress=progress))
 
     @_mirror(AsyncOss.download)
     def download(
         self, bucket: str, object: str, path: str, *, progress: ProgressHook | None = None
     ) -> OSSDownloadResult:
-        return run(self._async.download(bucket, object, path, progress=progress))
+        return _call(self._async.download(bucket, object, path, progress=progress))
 
     @_mirror(AsyncOss.download_anonymous)
     def download_anonymous(
         self, url: str, path: str, *, progress: ProgressHook | None = None
     ) -> OSSDownloadResult:
-        return run(self._async.download_anonymous(url, path, progress=progress))
+        return _call(self._async.download_anonymous(url, path, progress=progress))
 
     @_mirror(AsyncOss.list_objects)
     def list_objects(
         self, bucket: str, prefix: str = "", delimiter: str | None = None
     ) -> ListObjectsResult:
-        return run(self._async.list_objects(bucket, prefix, delimiter))
+        return _call(self._async.list_objects(bucket, prefix, delimiter))
 
     @_mirror(AsyncOss.delete_objects)
     def delete_objects(self, bucket: str, key: str, recursive: bool = False) -> DeleteObjectsResult:
-        return run(self._async.delete_objects(bucket, key, recursive))
+        return _call(self._async.delete_objects(bucket, key, recursive))
 
     @_mirror(AsyncOss.presign)
     def presign(self, bucket: str, key: str, method: str = "GET", expires: int = 3600) -> str:
-        return run(self._async.presign(bucket, key, method, expires))
+        return _call(self._async.presign(bucket, key, method, expires))
 
 
 class Session:
