@@ -284,7 +284,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(f"the local server is not available: {unavailable}")
     from agentbay_oss.server.cli import run_serve
 
-    return run_serve(args)
+    try:
+        return run_serve(args)
+    except SystemExit as exc:  # a usage error found after parsing: missing credentials
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """An OSS-compatible local server (aiohttp.web): storage on disk, V1/V4/STS auth, fault injection.
 
 from agentbay_oss.server import LocalOssServer, FaultConfig
-with LocalOssServer(security_token="T", buckets=("b",)) as srv:
+with LocalOssServer(security_token="T", buckets=("my-bucket",)) as srv:
     print(srv.endpoint)
 """
 

@@ -204,21 +204,11 @@ def test_progress_bar_on_a_terminal(creds: Creds, bucket: str, tmp_path: Path) -
     assert "Upload success" in text
 
 
-def test_serve_prints_its_listening_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("buckets", [["--bucket", "served"], []])
+def test_serve_prints_its_listening_line(tmp_path: Path, buckets: list[str]) -> None:
     env = _env(None, OSS_ACCESS_KEY_ID="LTAIserve", OSS_ACCESS_KEY_SECRET="serve-secret")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agentbay_oss.cli",
-            "serve",
-            "--port",
-            "0",
-            "--root",
-            str(tmp_path / "root"),
-            "--bucket",
-            "served",
-        ],
+        [*CLI, "serve", "--port", "0", "--root", str(tmp_path / "root"), *buckets],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -230,12 +220,16 @@ def test_serve_prints_its_listening_line(tmp_path: Path) -> None:
         match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)\n", line)
         assert match, line
         bucket = oss2.Bucket(oss2.Auth("LTAIserve", "serve-secret"), match.group(1), "served")
+        if not buckets:
+            bucket.create_bucket()  # what the hint says
         bucket.put_object("k", b"served")
         assert bucket.get_object("k").read() == b"served"
     finally:
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
-    assert code == 0
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out == ""
+    # Without a bucket, stderr says how to get one (stdout keeps its one line).
+    assert ("no bucket yet: restart with --bucket NAME" in err) is (not buckets), err
 
 
 def test_ctrl_c_on_cp_aborts_the_multipart_upload(
