@@ -178,14 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser(
         "cp",
-        help="copy files or directories to, from or between OSS and URLs",
+        help="upload to or download from OSS (or an http(s) URL): files and directories",
         description=(
             "Each side is a local path, oss://bucket/key or an http(s) URL (anonymous, e.g. a "
             "presigned URL). Upload: local -> oss:// or URL. Download: oss:// or URL -> local."
         ),
     )
-    cp.add_argument("src")
-    cp.add_argument("dst")
+    cp.add_argument("src", help="local path, oss://bucket/key[/] or http(s) URL")
+    cp.add_argument("dst", help="local path, or oss://bucket/key[/] or http(s) URL")
     cp.add_argument("-r", "--recursive", action="store_true", help="copy directories/prefixes")
     cp.add_argument(
         "--allow-empty",
@@ -212,11 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
-        help="keep resume records here: rerunning an interrupted cp sends only what is missing",
+        help="keep resume records of multipart transfers here: rerunning an interrupted cp "
+        "sends only their missing parts / ranges (whole files are sent again)",
     )
     _add_common(cp, credentials=True)
 
-    ls = sub.add_parser("ls", help="list objects under oss://bucket/prefix")
+    ls = sub.add_parser(
+        "ls", help="list objects under oss://bucket/prefix (one level; -r for every key)"
+    )
     ls.add_argument("url", metavar="oss://bucket/prefix")
     ls.add_argument("-r", "--recursive", action="store_true", help="list every key, not one level")
     _add_common(ls, credentials=True)
@@ -242,9 +245,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(rm, credentials=True)
 
-    presign = sub.add_parser("presign", help="print a presigned URL for an object")
+    presign = sub.add_parser(
+        "presign",
+        help="print a presigned URL for an object",
+        description="Prints the URL on stdout, also with --quiet (it is the output).",
+    )
     presign.add_argument("url", metavar="oss://bucket/key")
-    presign.add_argument("--method", default="GET", type=str.upper, choices=["GET", "PUT"])
+    presign.add_argument(
+        "--method",
+        default="GET",
+        type=str.upper,
+        choices=["GET", "PUT"],
+        help="what the URL allows: GET (download, default) or PUT (upload)",
+    )
     presign.add_argument(
         "--expires",
         type=int_in(1, _MAX_EXPIRES),
