@@ -6,42 +6,98 @@ Blocking API here (`AgentBay`, `Session`, `Oss`); the async API, with the same n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
-from .config import TransferConfig
-from .errors import (
-    AuthError,
-    ClientError,
-    IntegrityError,
-    InvalidInputError,
-    LocalFileError,
-    NotFoundError,
-    NotInitializedError,
-    OssError,
-    PreconditionError,
-    ProtocolError,
-    ServerError,
-    SessionClosedError,
-    SourceChangedError,
-    TokenExpiredError,
-    TransportError,
-    UnsafeKeyError,
-)
-from .models import (
-    ApiResponse,
-    ClientConfig,
-    DeleteObjectsResult,
-    ListObjectsResult,
-    ObjectEntry,
-    OSSClientResult,
-    OSSDownloadResult,
-    OSSUploadResult,
-    ProgressEvent,
-    SessionResult,
-    TransferredObject,
-)
-from .protocol.signing import Credentials
-from .sync import AgentBay, Oss, Session
+# Imported on first use (PEP 562, see _lazy.py): the CLI's --version and --help need none of it.
+if TYPE_CHECKING:
+    from .config import TransferConfig
+    from .errors import (
+        AuthError,
+        ClientError,
+        IntegrityError,
+        InvalidInputError,
+        LocalFileError,
+        NotFoundError,
+        NotInitializedError,
+        OssError,
+        PreconditionError,
+        ProtocolError,
+        ServerError,
+        SessionClosedError,
+        SourceChangedError,
+        TokenExpiredError,
+        TransportError,
+        UnsafeKeyError,
+    )
+    from .models import (
+        ApiResponse,
+        ClientConfig,
+        DeleteObjectsResult,
+        ListObjectsResult,
+        ObjectEntry,
+        OSSBytesResult,
+        OSSClientResult,
+        OSSCopyResult,
+        OSSDownloadResult,
+        OSSSyncResult,
+        OSSUploadResult,
+        ProgressEvent,
+        SessionResult,
+        SyncAction,
+        TransferredObject,
+    )
+    from .protocol.signing import Credentials
+    from .sync import AgentBay, Oss, Session
+else:
+    from ._lazy import lazy_exports
+
+    __getattr__ = lazy_exports(
+        __name__,
+        globals(),
+        {
+            ".config": ("TransferConfig",),
+            ".errors": (
+                "AuthError",
+                "ClientError",
+                "IntegrityError",
+                "InvalidInputError",
+                "LocalFileError",
+                "NotFoundError",
+                "NotInitializedError",
+                "OssError",
+                "PreconditionError",
+                "ProtocolError",
+                "ServerError",
+                "SessionClosedError",
+                "SourceChangedError",
+                "SyncAction",
+                "TokenExpiredError",
+                "TransportError",
+                "UnsafeKeyError",
+            ),
+            ".models": (
+                "ApiResponse",
+                "ClientConfig",
+                "DeleteObjectsResult",
+                "ListObjectsResult",
+                "ObjectEntry",
+                "OSSBytesResult",
+                "OSSCopyResult",
+                "OSSSyncResult",
+                "SyncAction",
+                "OSSClientResult",
+                "OSSDownloadResult",
+                "OSSUploadResult",
+                "ProgressEvent",
+                "SessionResult",
+                "TransferredObject",
+            ),
+            ".protocol.signing": ("Credentials",),
+            ".sync": ("AgentBay", "Oss", "Session"),
+        },
+    )
 
 __all__ = [
     "AgentBay",
@@ -57,8 +113,11 @@ __all__ = [
     "LocalFileError",
     "NotFoundError",
     "NotInitializedError",
+    "OSSBytesResult",
     "OSSClientResult",
+    "OSSCopyResult",
     "OSSDownloadResult",
+    "OSSSyncResult",
     "OSSUploadResult",
     "ObjectEntry",
     "Oss",

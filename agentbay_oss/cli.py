@@ -3,7 +3,11 @@
 Credentials and endpoint come from flags or from the environment variables the official
 clients use (OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN, OSS_ENDPOINT,
 OSS_REGION). Operational errors end with a one-line message on stderr and exit code 1; usage
-errors exit 2 (argparse's convention); no traceback unless AGENTBAY_OSS_DEBUG is set.
+errors, bad flag values included, exit 2 (argparse's convention); Ctrl-C exits 130 and a closed
+stdout (`ls | head`) 141, quietly. No traceback unless AGENTBAY_OSS_DEBUG is set (not 0).
+
+Only the standard library is imported at start: the SDK (aiohttp, pydantic) and rich are
+imported when a command runs, so `--version` and `--help` answer at once.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from agentbay_oss.aio import ProgressHook
+    from agentbay_oss.config import TransferConfig
     from agentbay_oss.models import ApiResponse, OSSDownloadResult, OSSUploadResult, ProgressEvent
     from agentbay_oss.sync import Oss, Session
 
@@ -27,14 +32,36 @@ PROG = "agentbay-oss"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `ls | head`'s ls
 
 
 class CliError(Exception):
-    """An operational error: printed as one line on stderr, exit code 1."""
+    """A failure: printed as one line on stderr, exit code 1 (or `exit_code`).
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+    `result` is the failed result it comes from (printed with --json), `cause` the typed
+    exception behind it (its traceback is shown with AGENTBAY_OSS_DEBUG).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        exit_code: int = EXIT_FAILURE,
+        *,
+        result: ApiResponse | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.result = result
+        self.cause = cause if cause is not None else (result.error if result else None)
+
+
+class Interrupted(CliError):
+    """Ctrl-C during a command: says what was already done, exit code 130."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"interrupted{': ' if message else ''}{message}", EXIT_INTERRUPTED)
 
 
 # ---------------------------------------------------------------------------- locations
@@ -88,12 +115,34 @@ def parse_size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high` (else a usage error, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high}")
+        return value
+
+    return parse
+
+
 # ---------------------------------------------------------------------------- parser
+_MAX_EXPIRES = 7 * 24 * 3600  # what OSS accepts for a V4 presigned URL
+
+
 def _add_common(parser: argparse.ArgumentParser, *, credentials: bool) -> None:
     out = parser.add_argument_group("output")
     mode = out.add_mutually_exclusive_group()
     mode.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    mode.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    mode.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON on stdout, also when it failed (then exit code 1 or 2)",
+    )
     if not credentials:
         return
     env = os.environ.get
@@ -129,15 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser(
         "cp",
-        help="copy files or directories to, from or between OSS and URLs",
+        help="upload to or download from OSS (or an http(s) URL): files and directories",
         description=(
             "Each side is a local path, oss://bucket/key or an http(s) URL (anonymous, e.g. a "
             "presigned URL). Upload: local -> oss:// or URL. Download: oss:// or URL -> local."
         ),
     )
-    cp.add_argument("src")
-    cp.add_argument("dst")
+    cp.add_argument("src", help="local path, oss://bucket/key[/] or http(s) URL")
+    cp.add_argument("dst", help="local path, or oss://bucket/key[/] or http(s) URL")
     cp.add_argument("-r", "--recursive", action="store_true", help="copy directories/prefixes")
+    cp.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="downloading a prefix with no objects under it is not an error (exit 0, "
+        "the destination directory is created)",
+    )
     tuning = cp.add_argument_group("transfer (default: TransferConfig's defaults)")
     tuning.add_argument(
         "--concurrency", type=int, metavar="N", help="requests in flight, all files together"
@@ -157,25 +212,58 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
-        help="keep resume records here: rerunning an interrupted cp sends only what is missing",
+        help="keep resume records of multipart transfers here: rerunning an interrupted cp "
+        "sends only their missing parts / ranges (whole files are sent again)",
     )
     _add_common(cp, credentials=True)
 
-    ls = sub.add_parser("ls", help="list objects under oss://bucket/prefix")
+    ls = sub.add_parser(
+        "ls", help="list objects under oss://bucket/prefix (one level; -r for every key)"
+    )
     ls.add_argument("url", metavar="oss://bucket/prefix")
     ls.add_argument("-r", "--recursive", action="store_true", help="list every key, not one level")
     _add_common(ls, credentials=True)
 
-    rm = sub.add_parser("rm", help="remove an object, or every object under a prefix with -r")
+    rm = sub.add_parser(
+        "rm",
+        help="remove an object, or every object under a prefix with -r",
+        description=(
+            "Removing a key that does not exist (or a prefix with nothing under it) is an "
+            "error, exit 1. Emptying a whole bucket (rm -r oss://bucket/) asks for 'yes' on a "
+            "terminal; without a terminal it needs --force."
+        ),
+    )
     rm.add_argument("url", metavar="oss://bucket/key")
-    rm.add_argument("-r", "--recursive", action="store_true", help="remove everything under key")
+    rm.add_argument(
+        "-r", "--recursive", action="store_true", help="remove key and everything under key/"
+    )
+    rm.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="empty a whole bucket without asking; nothing to remove is not an error",
+    )
     _add_common(rm, credentials=True)
 
-    presign = sub.add_parser("presign", help="print a presigned URL for an object")
+    presign = sub.add_parser(
+        "presign",
+        help="print a presigned URL for an object",
+        description="Prints the URL on stdout, also with --quiet (it is the output).",
+    )
     presign.add_argument("url", metavar="oss://bucket/key")
-    presign.add_argument("--method", default="GET", type=str.upper, choices=["GET", "PUT"])
     presign.add_argument(
-        "--expires", type=int, default=3600, metavar="S", help="seconds (default 3600)"
+        "--method",
+        default="GET",
+        type=str.upper,
+        choices=["GET", "PUT"],
+        help="what the URL allows: GET (download, default) or PUT (upload)",
+    )
+    presign.add_argument(
+        "--expires",
+        type=int_in(1, _MAX_EXPIRES),
+        default=3600,
+        metavar="S",
+        help=f"seconds, 1..{_MAX_EXPIRES} (default 3600)",
     )
     _add_common(presign, credentials=True)
 
@@ -191,7 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="upload and download a sample tree through an embedded local server"
     )
     demo.add_argument(
-        "--big-mib", type=int, default=256, metavar="MIB", help="size of the big file (256)"
+        "--big-mib",
+        type=int_in(0, 1 << 20),
+        default=256,
+        metavar="MIB",
+        help="size of the big file (256)",
     )
     demo.add_argument("--keep", action="store_true", help="keep the temp directory")
     _add_common(demo, credentials=False)
@@ -205,14 +297,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(f"the local server is not available: {unavailable}")
     from agentbay_oss.server.cli import run_serve
 
-    return run_serve(args)
+    try:
+        return run_serve(args)
+    except SystemExit as exc:  # a usage error found after parsing: missing credentials
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from agentbay_oss.demo import run_demo
-
-    if args.big_mib < 0:
-        raise CliError("--big-mib must be >= 0", EXIT_USAGE)
 
     return run_demo(big_mib=args.big_mib, keep=args.keep, quiet=args.quiet, as_json=args.json)
 
@@ -229,26 +321,31 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- output
 class _Reporter:
-    """Progress on stderr (a rich bar on a terminal, nothing otherwise), results on stdout."""
+    """Progress on stderr (a rich bar on a terminal, nothing otherwise), results on stdout.
+
+    Every transfer gets the progress hook, bar or not: its last event says what was already
+    done when the transfer is interrupted.
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from rich.console import Console
-
         self.quiet: bool = args.quiet
         self.as_json: bool = args.json
-        self.err = Console(stderr=True)
-        self.out = Console(highlight=False, soft_wrap=True)
+        self.last: ProgressEvent | None = None
 
     @property
     def bars(self) -> bool:
-        return not (self.quiet or self.as_json) and self.err.is_terminal
+        return not (self.quiet or self.as_json) and sys.stderr.isatty()
+
+    def _record(self, event: ProgressEvent) -> None:
+        self.last = event
 
     @contextlib.contextmanager
-    def progress(self, label: str) -> Iterator[ProgressHook | None]:
-        """A progress hook for the core, drawing a bar while the block runs (None: no bar)."""
+    def progress(self, label: str) -> Iterator[ProgressHook]:
+        """A progress hook for the core, drawing a bar on a terminal while the block runs."""
         if not self.bars:
-            yield None
+            yield self._record
             return
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -265,7 +362,7 @@ class _Reporter:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             TextColumn("{task.fields[files]}"),
-            console=self.err,
+            console=Console(stderr=True),
             transient=False,
         ) as bar:
             task = bar.add_task(label, total=None, files="")
@@ -274,6 +371,7 @@ class _Reporter:
                 # Runs on the loop thread; rich's Progress is thread-safe.
                 # While a tree or listing is still being walked the totals only grow: no
                 # percentage or ETA until they are final.
+                self._record(event)
                 final = event.totals_final
                 total = event.bytes_total if final else None
                 files = f"{event.files_done}/{event.files_total}{'' if final else '+'} files"
@@ -281,12 +379,27 @@ class _Reporter:
 
             yield hook
 
+    def interrupted(self, done: str, args: argparse.Namespace) -> Interrupted:
+        """What a transfer stopped by Ctrl-C left behind; `done` e.g. "uploaded to oss://b/p"."""
+        event = self.last
+        if event is None or not event.files_done:
+            text = f"no file was {done} yet"
+        else:
+            total = f"{'' if event.totals_final else 'at least '}{event.files_total}"
+            text = (
+                f"{event.files_done} of {total} file(s) were already {done} and stay there; "
+                "rerunning the same command transfers every file again"
+            )
+        if getattr(args, "checkpoint_dir", None):
+            text += "; multipart transfers cut short resume from --checkpoint-dir"
+        return Interrupted(text)
+
     def result(self, result: ApiResponse, text: str | None = None) -> None:
         """Print a result: JSON with --json, `text` (or its content) unless --quiet."""
         if self.as_json:
             print(result.model_dump_json(indent=2))
         elif not self.quiet and text:
-            self.out.print(text, markup=False)
+            print(text)
 
 
 # env_init's hints name its Python parameters; on the command line the flags and variables
@@ -307,14 +420,38 @@ def _as_cli_hint(message: str) -> str:
 def _check(result: ApiResponse, what: str) -> None:
     """Fail with the result's own message (it already says what, where and what to do)."""
     if not result.success:
-        raise CliError(result.error_message or f"{what}: failed")
+        raise CliError(_as_cli_hint(result.error_message) or f"{what}: failed", result=result)
+
+
+def _transfer_config(args: argparse.Namespace) -> TransferConfig | None:
+    """cp's tuning flags as a TransferConfig; a value it refuses is a usage error (exit 2)."""
+    tuning = {
+        name: getattr(args, name)
+        for name in ("concurrency", "part_size", "multipart_threshold", "checkpoint_dir")
+        if getattr(args, name, None) is not None
+    }
+    if not tuning:
+        return None
+    from pydantic import ValidationError
+
+    from agentbay_oss.config import TransferConfig
+
+    try:
+        return TransferConfig(**tuning)
+    except ValidationError as exc:
+        problems = [
+            f"--{str(err['loc'][0]).replace('_', '-')} {err.get('input')}: {err['msg']}"
+            if err["loc"]
+            else err["msg"]
+            for err in exc.errors()
+        ]
+        raise CliError("; ".join(problems), EXIT_USAGE) from None
 
 
 @contextlib.contextmanager
 def _oss(args: argparse.Namespace, *, credentials: bool = True) -> Iterator[Oss]:
     """A blocking `Oss` with env_init done from flags / environment (none for anonymous use)."""
-    from agentbay_oss import AgentBay
-
+    config = _transfer_config(args)
     if credentials:
         missing = [
             flag
@@ -326,13 +463,9 @@ def _oss(args: argparse.Namespace, *, credentials: bool = True) -> Iterator[Oss]
         ]
         if missing:
             raise CliError("missing credentials: set " + " and ".join(missing))
-    tuning = {
-        name: getattr(args, name)
-        for name in ("concurrency", "part_size", "multipart_threshold", "checkpoint_dir")
-        if getattr(args, name, None) is not None
-    }
-    # An invalid value makes create() fail with a message naming the field.
-    with AgentBay(config=tuning or None) as agent_bay:
+    from agentbay_oss import AgentBay
+
+    with AgentBay(config=config) as agent_bay:
         created = agent_bay.create()
         _check(created, "could not create a session")
         session: Session = created.session
@@ -345,11 +478,31 @@ def _oss(args: argparse.Namespace, *, credentials: bool = True) -> Iterator[Oss]
                     args.endpoint,
                     args.region,
                 )
-                if not init.success:
-                    raise CliError(_as_cli_hint(init.error_message) or "invalid OSS configuration")
+                _check(init, "invalid OSS configuration")
             yield session.oss
         finally:
             session.delete()
+
+
+def _first_key(oss: Oss, bucket: str, prefix: str) -> str | None:
+    """The first key starting with `prefix`, or None: one listing request of one key.
+
+    The `Oss` API lists whole prefixes; this asks the session's client for a single key, as
+    `AsyncOss.download` does to tell a key from a prefix.
+    """
+    from agentbay_oss.errors import OssError
+    from agentbay_oss.protocol.keys import validate_bucket
+    from agentbay_oss.sync._portal import run
+
+    async def first() -> str | None:
+        validate_bucket(bucket)
+        page = await oss.async_oss._require().list_page(bucket, prefix, "", None, max_keys=1)
+        return page.entries[0].key if page.entries else None
+
+    try:
+        return run(first())
+    except OssError as exc:
+        raise CliError(f"Listing oss://{bucket}/{prefix} failed: {exc}", cause=exc) from None
 
 
 # ---------------------------------------------------------------------------- cp ls rm presign
@@ -363,16 +516,22 @@ def _cmd_cp(args: argparse.Namespace) -> int:
             raise CliError(f"{src.value}: no such file or directory")
         if os.path.isdir(src.value) and not args.recursive:
             raise CliError(f"{src.value} is a directory (use -r to copy it)", EXIT_USAGE)
-        with _oss(args, credentials=dst.kind == "oss") as oss, report.progress("upload") as hook:
-            if dst.kind == "oss":
-                key = dst.key
-                if not key and not os.path.isdir(src.value):
-                    key = os.path.basename(os.path.abspath(src.value))
-                result: OSSUploadResult | OSSDownloadResult = oss.upload(
-                    dst.bucket, key, src.value, progress=hook
-                )
-            else:
-                result = oss.upload_anonymous(dst.value, src.value, progress=hook)
+        try:
+            with (
+                _oss(args, credentials=dst.kind == "oss") as oss,
+                report.progress("upload") as hook,
+            ):
+                if dst.kind == "oss":
+                    key = dst.key
+                    if not key and not os.path.isdir(src.value):
+                        key = os.path.basename(os.path.abspath(src.value))
+                    result: OSSUploadResult | OSSDownloadResult = oss.upload(
+                        dst.bucket, key, src.value, progress=hook
+                    )
+                else:
+                    result = oss.upload_anonymous(dst.value, src.value, progress=hook)
+        except KeyboardInterrupt:
+            raise report.interrupted(f"uploaded to {_shown(dst)}", args) from None
         _check(result, f"upload of {src.value} to {_shown(dst)} failed")
         report.result(result, result.content)
         return EXIT_OK
@@ -381,14 +540,23 @@ def _cmd_cp(args: argparse.Namespace) -> int:
             "copies between two remote locations are not supported: download, then upload",
             EXIT_USAGE,
         )
-    if src.kind == "oss":
-        if (not src.key or src.key.endswith("/")) and not args.recursive:
-            raise CliError(f"{src.value} is a prefix (use -r to copy it)", EXIT_USAGE)
-        with _oss(args) as oss, report.progress("download") as hook:
-            result = oss.download(src.bucket, src.key, dst.value, progress=hook)
-    else:
-        with _oss(args, credentials=False) as oss, report.progress("download") as hook:
-            result = oss.download_anonymous(src.value, dst.value, progress=hook)
+    prefix = src.kind == "oss" and (not src.key or src.key.endswith("/"))
+    if prefix and not args.recursive:
+        raise CliError(f"{src.value} is a prefix (use -r to copy it)", EXIT_USAGE)
+    try:
+        with _oss(args, credentials=src.kind == "oss") as oss:
+            if prefix and not args.allow_empty and _first_key(oss, src.bucket, src.key) is None:
+                raise CliError(
+                    f"no objects under {src.value}: nothing to download, {dst.value} not "
+                    "created (check the prefix with ls; --allow-empty makes this a success)"
+                )
+            with report.progress("download") as hook:
+                if src.kind == "oss":
+                    result = oss.download(src.bucket, src.key, dst.value, progress=hook)
+                else:
+                    result = oss.download_anonymous(src.value, dst.value, progress=hook)
+    except KeyboardInterrupt:
+        raise report.interrupted(f"downloaded into {dst.value}", args) from None
     _check(result, f"download of {_shown(src)} to {dst.value} failed")
     report.result(result, result.content)
     return EXIT_OK
@@ -420,16 +588,44 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _confirm_emptying(bucket: str) -> None:
+    """`rm -r oss://bucket/` without --force: a typed "yes" on a terminal, else refused."""
+    if not sys.stdin.isatty():
+        raise CliError(
+            f"oss://{bucket}/ is the whole bucket: pass --force to remove every object in it "
+            "(no terminal to ask on)",
+            EXIT_USAGE,
+        )
+    sys.stderr.write(
+        f"Remove every object in bucket {bucket}? This cannot be undone. Type 'yes' to go on: "
+    )
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() != "yes":
+        raise CliError(f"not confirmed: nothing was removed from oss://{bucket}/")
+
+
 def _cmd_rm(args: argparse.Namespace) -> int:
     where = parse_oss_url(args.url)
     if not where.key and not args.recursive:
         raise CliError(f"{where.value} names a whole bucket (use -r to empty it)", EXIT_USAGE)
     report = _Reporter(args)
     with _oss(args) as oss:
-        result = oss.delete_objects(where.bucket, where.key, args.recursive)
-    _check(result, f"cannot remove {where.value}")
+        if not where.key and not args.force:
+            _confirm_emptying(where.bucket)
+        if args.recursive or _first_key(oss, where.bucket, where.key) == where.key:
+            result = oss.delete_objects(where.bucket, where.key, args.recursive)
+            _check(result, f"cannot remove {where.value}")
+        else:
+            from agentbay_oss.models import DeleteObjectsResult
+
+            result = DeleteObjectsResult(success=True)
+    if not result.deleted and not args.force:
+        what = f"no objects under {where.value}" if args.recursive else f"no object {where.value}"
+        message = f"{what}: nothing was removed (-f makes this a success)"
+        failed = result.model_copy(update={"success": False, "error_message": message})
+        raise CliError(message, result=failed)
     lines = "\n".join(f"deleted oss://{where.bucket}/{key}" for key in result.deleted)
-    report.result(result, lines or f"nothing to delete under {where.value}")
+    report.result(result, lines or f"nothing to remove at {where.value}")
     return EXIT_OK
 
 
@@ -437,8 +633,6 @@ def _cmd_presign(args: argparse.Namespace) -> int:
     where = parse_oss_url(args.url)
     if not where.key:
         raise CliError(f"{where.value} names no object", EXIT_USAGE)
-    if args.expires <= 0:
-        raise CliError("--expires must be a positive number of seconds", EXIT_USAGE)
     report = _Reporter(args)
     with _oss(args) as oss:
         url = oss.presign(where.bucket, where.key, args.method, args.expires)
@@ -449,30 +643,80 @@ def _cmd_presign(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `agentbay-oss` console script; returns the exit code."""
+# ---------------------------------------------------------------------------- main
+def _debug() -> bool:
+    return os.environ.get("AGENTBAY_OSS_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _scheme_hint(args: argparse.Namespace, cause: BaseException | None) -> str:
+    """A connection failure to an endpoint given without a scheme: https:// was assumed."""
+    endpoint = getattr(args, "endpoint", None)
+    if not endpoint or "://" in endpoint or cause is None:
+        return ""
+    from agentbay_oss.errors import TransportError
+
+    if not isinstance(cause, TransportError):
+        return ""
+    return (
+        f" (the endpoint {endpoint} has no scheme, so https:// was used: for a local server "
+        f"add http://, e.g. --endpoint http://{endpoint.strip()})"
+    )
+
+
+def _fail(args: argparse.Namespace, exc: CliError) -> int:
+    """One line on stderr; with --json also the failed result on stdout."""
+    if _debug():
+        import traceback
+
+        traceback.print_exception(exc.cause or exc, file=sys.stderr)
+    if getattr(args, "json", False):
+        if exc.result is not None:
+            print(exc.result.model_dump_json(indent=2))
+        else:
+            failed = {"request_id": "", "success": False, "error_message": str(exc)}
+            print(json.dumps(failed, indent=2))
+    print(f"{PROG}: error: {exc}{_scheme_hint(args, exc.cause)}", file=sys.stderr)
+    return exc.exit_code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    debug = bool(os.environ.get("AGENTBAY_OSS_DEBUG"))
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
     except CliError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        code = _fail(args, exc)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        code = _fail(args, Interrupted(""))
     except Exception as exc:
         from agentbay_oss.errors import OssError
 
         # OssError (e.g. presign's bad input) and local OSError are operational: one line.
-        if debug or not isinstance(exc, (OssError, OSError, ValueError)):
+        if _debug() or isinstance(exc, BrokenPipeError):
             raise
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        if not isinstance(exc, (OssError, OSError, ValueError)):
+            raise
+        code = _fail(args, CliError(str(exc), cause=exc))
+    sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled by main
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `agentbay-oss` console script; returns the exit code."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # Whoever read stdout went away (`agentbay-oss ls ... | head`). coreutils die of
+        # SIGPIPE there, which a shell reports as 141 and `set -o pipefail` sees; Python
+        # ignores SIGPIPE and raises instead, so: the same status, no message, and stdout
+        # pointed at /dev/null so that the flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

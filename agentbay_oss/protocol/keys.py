@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from ..errors import InvalidInputError, UnsafeKeyError
 
 MAX_KEY_BYTES = 1023
-# OSS itself wants 3-63 characters; 1-2 are accepted too, for local servers (bucket "b").
+# The client refuses only what no bucket name can be; 1-2 characters pass here, though OSS
+# (and the local server, OSS_BUCKET_NAME below) creates only 3-63.
 _BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -25,6 +26,23 @@ def validate_bucket(name: str) -> None:
             hint="bucket names are up to 63 characters of lowercase letters, digits and '-', "
             "starting and ending with a letter or digit",
         )
+
+
+# What OSS itself accepts when a bucket is created: 3-63 characters. The local server creates
+# only such buckets (PutBucket, `serve --bucket`, `LocalOssServer(buckets=...)`), so that what
+# works against it works against OSS.
+OSS_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+OSS_BUCKET_RULE = (
+    "3-63 characters of lowercase letters, digits and '-', starting and ending with a letter "
+    "or digit"
+)
+
+
+def bucket_name_problem(name: str) -> str:
+    """Why OSS would refuse to create a bucket of this name ('' when it would not)."""
+    if isinstance(name, str) and OSS_BUCKET_NAME.match(name):
+        return ""
+    return f"{name!r} is not a bucket name OSS accepts: {OSS_BUCKET_RULE}"
 
 
 def validate_key(key: str, *, allow_empty: bool = False) -> None:

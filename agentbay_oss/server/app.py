@@ -28,6 +28,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from ..protocol.crc64 import crc64, crc64_combine_all
+from ..protocol.keys import OSS_BUCKET_NAME
 from . import subresources
 from .auth import Authenticator, AuthInput
 from .bodies import InjectedReset, receive_body
@@ -78,7 +79,7 @@ RESPONSE_OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_BUCKET_NAME = OSS_BUCKET_NAME  # one rule for PutBucket, `serve` and LocalOssServer
 SEND_CHUNK = 1024 * 1024
 SMALL_BODY = 64 * 1024
 

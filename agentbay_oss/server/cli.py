@@ -1,25 +1,25 @@
 """`serve`: run the local OSS server from the command line (wired into `agentbay-oss serve`).
 
 Prints exactly one line, `listening on http://HOST:PORT`, once it accepts
-connections, then serves until SIGINT or SIGTERM.
+connections, then serves until SIGINT or SIGTERM. Without a bucket (no --bucket, none in
+--root) it says on stderr how to get one.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .embedded import LocalOssServer
 from .faults import FaultConfig
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+if TYPE_CHECKING:
+    from .embedded import LocalOssServer
 
 
 def _rate(text: str) -> float:
@@ -50,10 +50,13 @@ def _port(text: str) -> int:
 
 
 def _bucket(text: str) -> str:
-    if not _BUCKET.match(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a valid bucket name (3-63 lowercase letters, digits, hyphens)"
-        )
+    # The rule of LocalOssServer and PutBucket: what OSS accepts. Imported here, when a
+    # --bucket is given, so that --help stays free of the SDK's imports.
+    from ..protocol.keys import bucket_name_problem
+
+    problem = bucket_name_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 
@@ -72,16 +75,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--access-key-id",
         default=env_ak,
-        required=env_ak is None,
         metavar="AK",
-        help="accepted access key id (or env OSS_ACCESS_KEY_ID)",
+        help="accepted access key id (required unless $OSS_ACCESS_KEY_ID is set)",
     )
     g.add_argument(
         "--access-key-secret",
         default=env_sk,
-        required=env_sk is None,
         metavar="SK",
-        help="its secret (or env OSS_ACCESS_KEY_SECRET, which keeps it out of `ps`)",
+        help="its secret (required unless $OSS_ACCESS_KEY_SECRET is set, which keeps it "
+        "out of `ps`)",
     )
     g.add_argument(
         "--security-token",
@@ -97,7 +99,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=_bucket,
         default=[],
         metavar="NAME",
-        help="create this private bucket (repeatable)",
+        help="create this private bucket (repeatable; none by default). Names follow OSS's "
+        "rule: 3-63 lowercase letters, digits and '-', starting and ending with a letter or "
+        "digit",
     )
     g.add_argument(
         "--public-bucket",
@@ -113,6 +117,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log one line per request to stderr (operation, path, status; never query strings)",
     )
+    parser.set_defaults(serve_parser=parser)  # run_serve reports missing credentials with it
     f = parser.add_argument_group("fault injection")
     f.add_argument(
         "--fail-rate", type=_rate, default=0.0, metavar="F", help="503 for this share of requests"
@@ -146,6 +151,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(srv: LocalOssServer) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -155,13 +162,35 @@ async def _serve(srv: LocalOssServer) -> None:
     await srv.start_async()
     try:
         print(f"listening on {srv.endpoint}", flush=True)
+        assert srv._storage is not None  # started; on its own loop, like this coroutine
+        if not srv._storage.list_buckets():
+            print(
+                "no bucket yet: restart with --bucket NAME, or create one with a signed "
+                "PutBucket (e.g. oss2's Bucket.create_bucket())",
+                file=sys.stderr,
+                flush=True,
+            )
         await stop.wait()
     finally:
         await srv.stop_async()
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Run until interrupted; 0 on a clean stop, 1 when the server cannot start."""
+    """Run until interrupted; 0 on a clean stop, 1 when the server cannot start.
+
+    Credentials missing from both flags and environment are a usage error (exit 2).
+    """
+    missing = [
+        f"{flag} (or ${env})"
+        for flag, env, value in (
+            ("--access-key-id", "OSS_ACCESS_KEY_ID", args.access_key_id),
+            ("--access-key-secret", "OSS_ACCESS_KEY_SECRET", args.access_key_secret),
+        )
+        if not value
+    ]
+    if missing:
+        parser: argparse.ArgumentParser = args.serve_parser
+        parser.error("the server needs credentials: pass " + " and ".join(missing))
     if getattr(args, "access_log", False):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
         logging.getLogger("agentbay_oss.server").setLevel(logging.INFO)
@@ -169,6 +198,11 @@ def run_serve(args: argparse.Namespace) -> int:
     if root is not None and root.exists() and not root.is_dir():
         print(f"error: --root {root} exists and is not a directory", file=sys.stderr)
         return 2
+    # Imported only to serve: `agentbay-oss --help` builds these flags without them.
+    import asyncio
+
+    from .embedded import LocalOssServer
+
     faults = FaultConfig(
         fail_rate=args.fail_rate,
         reset_rate=args.reset_rate,

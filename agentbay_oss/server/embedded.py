@@ -13,17 +13,26 @@ from types import TracebackType
 
 from aiohttp import web
 
+from ..protocol.keys import bucket_name_problem
 from .app import OssApp, OssHttpServer
 from .auth import Authenticator
 from .faults import FaultConfig, FaultInjector, ServerStats
 from .storage import Storage
 
 
+def _check_bucket_name(name: str) -> None:
+    problem = bucket_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+
+
 class LocalOssServer:
     """An OSS-compatible server on loopback, for tests, the demo and offline development.
 
     `start()` runs it on a private thread and event loop; `start_async()` runs it
-    inside the caller's loop. Fault knobs (`srv.faults`) and credentials
+    inside the caller's loop. It holds the buckets named in `buckets` / `public_buckets`
+    (none by default) and those a data `root` already has; bucket names follow OSS's rule
+    (3-63 lowercase letters, digits, '-'), a ValueError otherwise. Fault knobs (`srv.faults`) and credentials
     (`set_credentials`, `expire_token`) can be changed while it runs; `srv.stats`
     counts requests per operation and body bytes received.
     """
@@ -37,7 +46,7 @@ class LocalOssServer:
         access_key_secret: str = "SK",
         security_token: str | None = None,
         region: str = "cn-hangzhou",
-        buckets: tuple[str, ...] | list[str] = ("b",),
+        buckets: tuple[str, ...] | list[str] = (),
         public_buckets: tuple[str, ...] | list[str] = (),
         faults: FaultConfig | None = None,
     ) -> None:
@@ -46,6 +55,8 @@ class LocalOssServer:
         self.host = host
         self.port = port
         self.region = region
+        for name in (*buckets, *public_buckets):
+            _check_bucket_name(name)
         self.buckets = tuple(buckets)
         self.public_buckets = set(public_buckets)
         self._faults = faults or FaultConfig()
@@ -101,6 +112,7 @@ class LocalOssServer:
 
     def create_bucket(self, name: str, public: bool = False) -> None:
         """Create a bucket directly (no request); safe from any thread while running."""
+        _check_bucket_name(name)
         if public:
             self.public_buckets.add(name)
 

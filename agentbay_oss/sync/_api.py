@@ -15,7 +15,15 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -29,6 +37,7 @@ from agentbay_oss.aio import (
     ProgressHook,
 )
 from agentbay_oss.config import TransferConfig
+from agentbay_oss.errors import OssError
 from agentbay_oss.models import (
     ApiResponse,
     DeleteObjectsResult,
@@ -58,7 +67,7 @@ def _bridge(agen: AsyncGenerator[T, None]) -> Iterator[T]:
     try:
         while True:
             try:
-                item = run(_next(agen))
+                item = _call(_next(agen))
             except StopAsyncIteration:
                 return
             yield item
@@ -110,6 +119,30 @@ def _mirror(async_method: Callable[..., Any]) -> Callable[[F], F]:
     return decorate
 
 
+def _blocking_names(text: str) -> str:
+    """The async core's hints name the class its users call; a blocking user calls AgentBay."""
+    return text.replace("AsyncAgentBay.create()", "AgentBay().create()")
+
+
+def _rename(error: OssError) -> None:
+    error.message = _blocking_names(error.message)
+    error.hint = _blocking_names(error.hint)
+
+
+def _call(coro: Coroutine[Any, Any, T]) -> T:
+    """`run(coro)`, with a failure's message and error speaking of the blocking classes."""
+    try:
+        result = run(coro)
+    except OssError as exc:  # presign and the iterators raise
+        _rename(exc)
+        raise
+    if isinstance(result, ApiResponse) and not result.success:
+        result.error_message = _blocking_names(result.error_message)
+        if result.error is not None:
+            _rename(result.error)
+    return result
+
+
 class Oss:
     """Blocking twin of `agentbay_oss.aio.AsyncOss`."""
 
@@ -139,7 +172,7 @@ class Oss:
         signature_version: str = "v4",
         credentials_provider: CredentialsProvider | None = None,
     ) -> OSSClientResult:
-        return run(
+        return _call(
             self._async.env_init(
                 access_key_id,
                 access_key_secret,
@@ -166,7 +199,7 @@ class Oss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
     ) -> OSSUploadResult:
-        return run(
+        return _call(
             self._async.upload(
                 bucket, object, path, content_type=content_type, metadata=metadata,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
@@ -184,7 +217,7 @@ class Oss:
         metadata: Mapping[str, str] | None = None,
         progress: ProgressHook | None = None,
     ) -> OSSUploadResult:
-        return run(
+        return _call(
             self._async.upload_stream(
                 bucket, object, source, content_type=content_type, metadata=metadata,
                 progress=progress,
@@ -202,7 +235,7 @@ class Oss:
         length: int | None = None,
         progress: ProgressHook | None = None,
     ) -> OSSDownloadResult:
-        return run(
+        return _call(
             self._async.download_stream(
                 bucket, object, writer, offset=offset, length=length, progress=progress
             )
@@ -226,7 +259,7 @@ class Oss:
     def download_bytes(
         self, bucket: str, object: str, *, max_size: int = 64 * 2**20
     ) -> OSSBytesResult:
-        return run(self._async.download_bytes(bucket, object, max_size=max_size))
+        return _call(self._async.download_bytes(bucket, object, max_size=max_size))
 
     @_mirror(AsyncOss.copy)
     def copy(
@@ -239,7 +272,7 @@ class Oss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
     ) -> OSSCopyResult:
-        return run(
+        return _call(
             self._async.copy(
                 src_bucket, src_object, dst_bucket, dst_object, progress=progress,
                 on_object=on_object,
@@ -262,7 +295,7 @@ class Oss:
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
     ) -> OSSSyncResult:
-        return run(
+        return _call(
             self._async.sync_upload(
                 bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
@@ -286,7 +319,7 @@ class Oss:
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
     ) -> OSSSyncResult:
-        return run(
+        return _call(
             self._async.sync_download(
                 bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
@@ -303,7 +336,9 @@ class Oss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
     ) -> OSSUploadResult:
-        return run(self._async.upload_anonymous(url, path, progress=progress, on_object=on_object))
+        return _call(
+            self._async.upload_anonymous(url, path, progress=progress, on_object=on_object)
+        )
 
     @_mirror(AsyncOss.download)
     def download(
@@ -317,7 +352,7 @@ class Oss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
     ) -> OSSDownloadResult:
-        return run(
+        return _call(
             self._async.download(
                 bucket, object, path, include=include, exclude=exclude, progress=progress,
                 on_object=on_object,
@@ -328,13 +363,13 @@ class Oss:
     def download_anonymous(
         self, url: str, path: str, *, progress: ProgressHook | None = None
     ) -> OSSDownloadResult:
-        return run(self._async.download_anonymous(url, path, progress=progress))
+        return _call(self._async.download_anonymous(url, path, progress=progress))
 
     @_mirror(AsyncOss.list_objects)
     def list_objects(
         self, bucket: str, prefix: str = "", delimiter: str | None = None
     ) -> ListObjectsResult:
-        return run(self._async.list_objects(bucket, prefix, delimiter))
+        return _call(self._async.list_objects(bucket, prefix, delimiter))
 
     @_mirror(AsyncOss.iter_objects)
     def iter_objects(
@@ -344,11 +379,11 @@ class Oss:
 
     @_mirror(AsyncOss.delete_objects)
     def delete_objects(self, bucket: str, key: str, recursive: bool = False) -> DeleteObjectsResult:
-        return run(self._async.delete_objects(bucket, key, recursive))
+        return _call(self._async.delete_objects(bucket, key, recursive))
 
     @_mirror(AsyncOss.presign)
     def presign(self, bucket: str, key: str, method: str = "GET", expires: int = 3600) -> str:
-        return run(self._async.presign(bucket, key, method, expires))
+        return _call(self._async.presign(bucket, key, method, expires))
 
 
 class Session:

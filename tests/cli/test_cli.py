@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import oss2
@@ -38,16 +39,39 @@ def _env(creds: Creds | None, **extra: str) -> dict[str, str]:
     return env
 
 
+CLI = (sys.executable, "-m", "agentbay_oss.cli")
+
+
 def cli(
     *args: str, creds: Creds | None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agentbay_oss.cli", *args],
+        [*CLI, *args],
         env=env if env is not None else _env(creds),
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def interrupt(
+    args: list[str], creds: Creds, started: Callable[[], bool]
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI, wait until `started()`, then Ctrl-C it as a terminal does (SIGINT)."""
+    proc = subprocess.Popen(
+        [*CLI, *args], env=_env(creds), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60  # a wait, not a timing assertion
+        while not started() and proc.poll() is None:
+            assert time.monotonic() < deadline, "the transfer never got going"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _ok(proc: subprocess.CompletedProcess[str]) -> str:
@@ -138,8 +162,8 @@ def test_failures_exit_non_zero_with_a_message(creds: Creds, bucket: str, tmp_pa
     assert "OSS_ACCESS_KEY_ID" in no_creds.stderr
 
     tuned = cli("cp", "--concurrency", "0", str(tmp_path), f"oss://{bucket}/d", "-r", creds=creds)
-    assert tuned.returncode == 1
-    assert "concurrency" in tuned.stderr
+    assert tuned.returncode == 2  # a bad flag value is a usage error
+    assert "--concurrency" in tuned.stderr
 
     usage = cli("cp", str(tmp_path), f"oss://{bucket}/d", creds=creds)
     assert usage.returncode == 2
@@ -180,21 +204,11 @@ def test_progress_bar_on_a_terminal(creds: Creds, bucket: str, tmp_path: Path) -
     assert "Upload success" in text
 
 
-def test_serve_prints_its_listening_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("buckets", [["--bucket", "served"], []])
+def test_serve_prints_its_listening_line(tmp_path: Path, buckets: list[str]) -> None:
     env = _env(None, OSS_ACCESS_KEY_ID="LTAIserve", OSS_ACCESS_KEY_SECRET="serve-secret")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agentbay_oss.cli",
-            "serve",
-            "--port",
-            "0",
-            "--root",
-            str(tmp_path / "root"),
-            "--bucket",
-            "served",
-        ],
+        [*CLI, "serve", "--port", "0", "--root", str(tmp_path / "root"), *buckets],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -206,12 +220,16 @@ def test_serve_prints_its_listening_line(tmp_path: Path) -> None:
         match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)\n", line)
         assert match, line
         bucket = oss2.Bucket(oss2.Auth("LTAIserve", "serve-secret"), match.group(1), "served")
+        if not buckets:
+            bucket.create_bucket()  # what the hint says
         bucket.put_object("k", b"served")
         assert bucket.get_object("k").read() == b"served"
     finally:
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
-    assert code == 0
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out == ""
+    # Without a bucket, stderr says how to get one (stdout keeps its one line).
+    assert ("no bucket yet: restart with --bucket NAME" in err) is (not buckets), err
 
 
 def test_ctrl_c_on_cp_aborts_the_multipart_upload(
@@ -219,35 +237,19 @@ def test_ctrl_c_on_cp_aborts_the_multipart_upload(
 ) -> None:
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(4 * 1024 * KiB))
-    config_env = _env(creds)
     requests = oss_server.stats.requests
     parts_before = requests["UploadPart"]
     oss_server.faults = FaultConfig(latency_ms=100)
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "agentbay_oss.cli", "cp", str(src), f"oss://{bucket}/big.bin"),
-            *("--concurrency", "1", "--part-size", "100KiB", "--multipart-threshold", "200KiB"),
-        ],
-        env=config_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    tuning = ["--concurrency", "1", "--part-size", "100KiB", "--multipart-threshold", "200KiB"]
+    proc = interrupt(
+        ["cp", str(src), f"oss://{bucket}/big.bin", *tuning],
+        creds,
+        lambda: requests["UploadPart"] > parts_before,  # the multipart upload is under way
     )
-    try:
-        # Wait (not a timing assertion) until the multipart upload is under way.
-        deadline = time.monotonic() + 60
-        while requests["UploadPart"] == parts_before and proc.poll() is None:
-            assert time.monotonic() < deadline, "no part was ever uploaded"
-            time.sleep(0.01)
-        # Ctrl-C as a terminal sends it: SIGINT to the process.
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     oss_server.faults = FaultConfig()
+    stderr = proc.stderr
     assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
+    assert f"interrupted: no file was uploaded to oss://{bucket}/big.bin yet" in stderr
     assert "Traceback" not in stderr
     peer = oss2.Bucket(
         oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token),

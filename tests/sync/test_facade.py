@@ -21,6 +21,7 @@ from agentbay_oss import (
     OSSUploadResult,
     ProgressEvent,
     Session,
+    SessionClosedError,
     TransferConfig,
 )
 from agentbay_oss.aio import AsyncAgentBay, AsyncOss, AsyncSession
@@ -243,7 +244,32 @@ def test_deleted_session_is_a_clear_error(creds: Creds, bucket: str, tmp_path: P
     result = session.oss.upload(bucket, "f.txt", str(src))
     assert not result.success
     assert "deleted" in result.error_message
+    # The hint names the class a blocking user calls, in the message and the typed error.
+    assert "AgentBay().create()" in result.error_message
+    assert "AsyncAgentBay" not in result.error_message
+    with pytest.raises(SessionClosedError) as raised:
+        result.raise_for_error()
+    assert "AgentBay().create()" in str(raised.value) and "Async" not in str(raised.value)
+    for failed in (
+        session.oss.download(bucket, "f.txt", str(tmp_path / "g")),
+        session.oss.list_objects(bucket),
+        session.oss.env_init("AK", "SK"),
+    ):
+        assert "AgentBay().create()" in failed.error_message, failed.error_message
+    with pytest.raises(SessionClosedError, match=r"AgentBay\(\)\.create\(\)") as presign:
+        session.oss.presign(bucket, "f.txt")
+    assert "Async" not in str(presign.value)
     agent_bay.close()
+
+
+def test_a_deleted_async_session_names_the_async_class() -> None:
+    async def listing() -> str:
+        async with AsyncAgentBay() as agent_bay:
+            session = (await agent_bay.create()).session
+            await session.delete()
+            return (await session.oss.list_objects("bkt")).error_message
+
+    assert "AsyncAgentBay.create()" in asyncio.run(listing())
 
 
 def test_invalid_config_is_a_failed_result() -> None:
