@@ -18,13 +18,19 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from agentbay_oss.aio import ProgressHook
     from agentbay_oss.config import TransferConfig
-    from agentbay_oss.models import ApiResponse, OSSDownloadResult, OSSUploadResult, ProgressEvent
+    from agentbay_oss.models import (
+        ApiResponse,
+        OSSDownloadResult,
+        OSSUploadResult,
+        ProgressEvent,
+        SyncAction,
+    )
     from agentbay_oss.sync import Oss, Session
 
 PROG = "agentbay-oss"
@@ -69,7 +75,7 @@ class Interrupted(CliError):
 class Location:
     """One side of `cp`: a local path, an OSS object or prefix, or an http(s) URL."""
 
-    kind: Literal["local", "oss", "url"]
+    kind: Literal["local", "oss", "url", "stdio"]
     value: str  # the local path or the URL
     bucket: str = ""
     key: str = ""
@@ -86,6 +92,8 @@ def parse_location(text: str) -> Location:
         return Location("oss", text, bucket=bucket, key=key)
     if lowered.startswith(("http://", "https://")):
         return Location("url", text)
+    if text == "-":  # standard input / output (a file named '-' is ./-)
+        return Location("stdio", text)
     if not text:
         raise CliError("empty path", EXIT_USAGE)
     return Location("local", text)
@@ -166,34 +174,21 @@ def _add_common(parser: argparse.ArgumentParser, *, credentials: bool) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from agentbay_oss import __version__
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "filters (glob on the relative path; an include wins over an exclude; with includes "
+        "only, only what they match)"
+    )
+    group.add_argument(
+        "--include", action="append", default=[], metavar="GLOB", help="e.g. '*.parquet'"
+    )
+    group.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="e.g. '*.tmp' or 'cache/'"
+    )
 
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Fast, safe transfers between this machine and Alibaba Cloud OSS.",
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    cp = sub.add_parser(
-        "cp",
-        help="upload to or download from OSS (or an http(s) URL): files and directories",
-        description=(
-            "Each side is a local path, oss://bucket/key or an http(s) URL (anonymous, e.g. a "
-            "presigned URL). Upload: local -> oss:// or URL. Download: oss:// or URL -> local."
-        ),
-    )
-    cp.add_argument("src", help="local path, oss://bucket/key[/] or http(s) URL")
-    cp.add_argument("dst", help="local path, or oss://bucket/key[/] or http(s) URL")
-    cp.add_argument("-r", "--recursive", action="store_true", help="copy directories/prefixes")
-    cp.add_argument(
-        "--allow-empty",
-        action="store_true",
-        help="downloading a prefix with no objects under it is not an error (exit 0, "
-        "the destination directory is created)",
-    )
-    tuning = cp.add_argument_group("transfer (default: TransferConfig's defaults)")
+def _add_tuning(parser: argparse.ArgumentParser) -> None:
+    tuning = parser.add_argument_group("transfer (default: TransferConfig's defaults)")
     tuning.add_argument(
         "--concurrency", type=int, metavar="N", help="requests in flight, all files together"
     )
@@ -215,7 +210,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep resume records of multipart transfers here: rerunning an interrupted cp "
         "sends only their missing parts / ranges (whole files are sent again)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from agentbay_oss import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Fast, safe transfers between this machine and Alibaba Cloud OSS.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    cp = sub.add_parser(
+        "cp",
+        help="upload, download, or copy server-side: files, directories, prefixes, stdin/stdout",
+        description=(
+            "Each side is a local path, oss://bucket/key, an http(s) URL (anonymous, e.g. a "
+            "presigned URL) or - (standard input / output; a file named - is ./-). Upload: "
+            "local or - -> oss:// (or URL). Download: oss:// or URL -> local or -. "
+            "oss:// -> oss://: a server-side copy (no bytes pass through this machine)."
+        ),
+    )
+    cp.add_argument("src", help="local path, oss://bucket/key[/], http(s) URL or -")
+    cp.add_argument("dst", help="local path, oss://bucket/key[/], http(s) URL or -")
+    cp.add_argument("-r", "--recursive", action="store_true", help="copy directories/prefixes")
+    _add_filters(cp)
+    cp.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="downloading a prefix with no objects under it is not an error (exit 0, "
+        "the destination directory is created)",
+    )
+    _add_tuning(cp)
     _add_common(cp, credentials=True)
+
+    sync = sub.add_parser(
+        "sync",
+        help="make a prefix hold what a directory holds, or the reverse: send only what differs",
+        description=(
+            "One side is a local directory, the other oss://bucket/prefix. Files the "
+            "destination lacks or that differ are sent (default: sizes differ, or the "
+            "source is newer; --size-only; --checksum compares CRC-64 of both sides). "
+            "Memory does not grow with the tree; rerunning after an interruption sends only "
+            "what is missing."
+        ),
+    )
+    sync.add_argument("src", help="local directory or oss://bucket/prefix")
+    sync.add_argument("dst", help="oss://bucket/prefix or local directory")
+    sync.add_argument(
+        "--delete", action="store_true", help="delete what the destination has and the source lacks"
+    )
+    sync.add_argument(
+        "--dry-run", action="store_true", help="say what would be done; change nothing"
+    )
+    compare = sync.add_mutually_exclusive_group()
+    compare.add_argument("--size-only", action="store_true", help="compare sizes only")
+    compare.add_argument("--checksum", action="store_true", help="compare CRC-64 of both sides")
+    _add_filters(sync)
+    _add_tuning(sync)
+    _add_common(sync, credentials=True)
 
     ls = sub.add_parser(
         "ls", help="list objects under oss://bucket/prefix (one level; -r for every key)"
@@ -315,7 +369,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_serve(args)
     if command == "demo":
         return _cmd_demo(args)
-    handlers = {"cp": _cmd_cp, "ls": _cmd_ls, "rm": _cmd_rm, "presign": _cmd_presign}
+    handlers = {
+        "cp": _cmd_cp,
+        "sync": _cmd_sync,
+        "ls": _cmd_ls,
+        "rm": _cmd_rm,
+        "presign": _cmd_presign,
+    }
     return handlers[command](args)
 
 
@@ -508,7 +568,12 @@ def _first_key(oss: Oss, bucket: str, prefix: str) -> str | None:
 # ---------------------------------------------------------------------------- cp ls rm presign
 def _cmd_cp(args: argparse.Namespace) -> int:
     src, dst = parse_location(args.src), parse_location(args.dst)
+    if src.kind == "stdio" or dst.kind == "stdio":
+        return _cp_stdio(args, src, dst)
+    if src.kind == "oss" and dst.kind == "oss":
+        return _cp_remote(args, src, dst)
     report = _Reporter(args)
+    filters = {"include": args.include, "exclude": args.exclude}
     if src.kind == "local":
         if dst.kind == "local":
             raise CliError("both sides are local paths: use your shell's cp", EXIT_USAGE)
@@ -526,7 +591,7 @@ def _cmd_cp(args: argparse.Namespace) -> int:
                     if not key and not os.path.isdir(src.value):
                         key = os.path.basename(os.path.abspath(src.value))
                     result: OSSUploadResult | OSSDownloadResult = oss.upload(
-                        dst.bucket, key, src.value, progress=hook
+                        dst.bucket, key, src.value, progress=hook, **filters
                     )
                 else:
                     result = oss.upload_anonymous(dst.value, src.value, progress=hook)
@@ -537,7 +602,7 @@ def _cmd_cp(args: argparse.Namespace) -> int:
         return EXIT_OK
     if dst.kind != "local":
         raise CliError(
-            "copies between two remote locations are not supported: download, then upload",
+            "copies from a URL to a remote location are not supported: download, then upload",
             EXIT_USAGE,
         )
     prefix = src.kind == "oss" and (not src.key or src.key.endswith("/"))
@@ -552,12 +617,96 @@ def _cmd_cp(args: argparse.Namespace) -> int:
                 )
             with report.progress("download") as hook:
                 if src.kind == "oss":
-                    result = oss.download(src.bucket, src.key, dst.value, progress=hook)
+                    result = oss.download(src.bucket, src.key, dst.value, progress=hook, **filters)
                 else:
                     result = oss.download_anonymous(src.value, dst.value, progress=hook)
     except KeyboardInterrupt:
         raise report.interrupted(f"downloaded into {dst.value}", args) from None
     _check(result, f"download of {_shown(src)} to {dst.value} failed")
+    report.result(result, result.content)
+    return EXIT_OK
+
+
+def _cp_remote(args: argparse.Namespace, src: Location, dst: Location) -> int:
+    """oss:// -> oss://: a server-side copy (a prefix with -r)."""
+    if (not src.key or src.key.endswith("/")) and not args.recursive:
+        raise CliError(f"{src.value} is a prefix (use -r to copy it)", EXIT_USAGE)
+    report = _Reporter(args)
+    try:
+        with _oss(args) as oss, report.progress("copy") as hook:
+            result = oss.copy(src.bucket, src.key, dst.bucket, dst.key, progress=hook)
+    except KeyboardInterrupt:
+        raise report.interrupted(f"copied to {dst.value}", args) from None
+    _check(result, f"copy of {src.value} to {dst.value} failed")
+    report.result(result, result.content)
+    return EXIT_OK
+
+
+def _cp_stdio(args: argparse.Namespace, src: Location, dst: Location) -> int:
+    """`cp - oss://b/k` uploads standard input; `cp oss://b/k -` writes the object to stdout."""
+    report = _Reporter(args)
+    if src.kind == "stdio" and dst.kind == "oss" and dst.key and not dst.key.endswith("/"):
+        with _oss(args) as oss, report.progress("upload") as hook:
+            result: OSSUploadResult | OSSDownloadResult = oss.upload_stream(
+                dst.bucket, dst.key, sys.stdin.buffer, progress=hook
+            )
+        _check(result, f"upload of standard input to {dst.value} failed")
+        report.result(result, result.content)
+        return EXIT_OK
+    if dst.kind == "stdio" and src.kind == "oss" and src.key and not src.key.endswith("/"):
+        if report.as_json:
+            raise CliError("--json cannot share standard output with the object", EXIT_USAGE)
+        sys.stdout.flush()
+        with _oss(args) as oss, report.progress("download") as hook:
+            result = oss.download_stream(src.bucket, src.key, sys.stdout.buffer, progress=hook)
+        sys.stdout.buffer.flush()
+        _check(result, f"download of {src.value} to standard output failed")
+        return EXIT_OK  # (stdout holds the object: no result line there)
+    raise CliError(
+        "- (standard input / output) pairs with one object: cp - oss://bucket/key or "
+        "cp oss://bucket/key -",
+        EXIT_USAGE,
+    )
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    src, dst = parse_location(args.src), parse_location(args.dst)
+    kinds = (src.kind, dst.kind)
+    if kinds not in (("local", "oss"), ("oss", "local")):
+        raise CliError("sync takes one local directory and one oss://bucket/prefix", EXIT_USAGE)
+    compare = "checksum" if args.checksum else "size" if args.size_only else "size_mtime"
+    options = {
+        "delete": args.delete,
+        "compare": compare,
+        "dry_run": args.dry_run,
+        "include": args.include,
+        "exclude": args.exclude,
+    }
+    report = _Reporter(args)
+
+    def show(action: SyncAction) -> None:  # every decision of a dry run, on stdout
+        if args.dry_run and not report.quiet:
+            what = action.key or action.path
+            print(json.dumps(asdict(action)) if report.as_json else f"{action.action}: {what}")
+
+    try:
+        with _oss(args) as oss, report.progress("sync") as hook:
+            if src.kind == "local":
+                result = oss.sync_upload(
+                    dst.bucket, dst.key, src.value, progress=hook, on_action=show, **options
+                )
+            else:
+                result = oss.sync_download(
+                    src.bucket, src.key, dst.value, progress=hook, on_action=show, **options
+                )
+    except KeyboardInterrupt:
+        event = report.last
+        done = event.files_done if event else 0
+        raise Interrupted(
+            f"{done} file(s) were already sent and stay there; rerunning the same sync "
+            "sends only what is still missing or different"
+        ) from None
+    _check(result, f"sync of {_shown(src)} to {_shown(dst)} failed")
     report.result(result, result.content)
     return EXIT_OK
 
@@ -572,19 +721,27 @@ def _shown(location: Location) -> str:
 def _cmd_ls(args: argparse.Namespace) -> int:
     where = parse_oss_url(args.url)
     report = _Reporter(args)
+    delimiter = None if args.recursive else "/"
     with _oss(args) as oss:
-        result = oss.list_objects(where.bucket, where.key, None if args.recursive else "/")
-    _check(result, f"cannot list {where.value}")
-    if report.as_json:
-        report.result(result)
-        return EXIT_OK
-    if report.quiet:
-        return EXIT_OK
-    for prefix in result.common_prefixes:
-        print(f"{'':19}  {'PRE':>12}  {prefix}")
-    for entry in result.entries:
-        stamp = entry.last_modified.strftime("%Y-%m-%d %H:%M:%S") if entry.last_modified else "-"
-        print(f"{stamp:19}  {entry.size:>12}  {entry.key}")
+        if report.as_json:
+            result = oss.list_objects(where.bucket, where.key, delimiter)
+            _check(result, f"cannot list {where.value}")
+            report.result(result)
+            return EXIT_OK
+        from agentbay_oss.errors import OssError
+
+        try:  # a page at a time: a listing of millions of keys prints in constant memory
+            for page in oss.iter_objects(where.bucket, where.key, delimiter):
+                if report.quiet:
+                    continue
+                for prefix in page.common_prefixes:
+                    print(f"{'':19}  {'PRE':>12}  {prefix}")
+                for entry in page.entries:
+                    modified = entry.last_modified
+                    stamp = modified.strftime("%Y-%m-%d %H:%M:%S") if modified else "-"
+                    print(f"{stamp:19}  {entry.size:>12}  {entry.key}")
+        except OssError as exc:
+            raise CliError(f"cannot list {where.value}: {exc}", cause=exc) from None
     return EXIT_OK
 
 
