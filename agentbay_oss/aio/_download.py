@@ -78,43 +78,78 @@ async def wait_uncancellable(fut: asyncio.Future[T]) -> None:
         raise asyncio.CancelledError
 
 
+@dataclass
+class Cursor:
+    """How far a streamed body has been written (and its CRC-64 so far): where a retry of a
+    one-stream download resumes."""
+
+    pos: int = 0
+    crc: int = 0
+
+    def advance(self, n: int, crc: int) -> None:
+        self.crc = crc64_combine(self.crc, crc, n)
+        self.pos += n
+
+
 async def stream_to_fd(
-    resp: aiohttp.ClientResponse, fd: int, offset: int, length: int | None, where: str
+    resp: aiohttp.ClientResponse,
+    fd: int,
+    offset: int,
+    length: int | None,
+    where: str,
+    cursor: Cursor | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, int]:
     """Write a response body at `offset` in batches; (bytes, CRC64). Checks the length.
+    With a `cursor`, each batch advances it once written (and `progress` hears of it).
 
     The CRC runs on the loop as chunks arrive (microseconds per chunk, and the bytes are
     still in cache); worker threads only pwritev. Each worker-thread CRC call would release
     and retake the GIL once per chunk while the loop holds it: profiles showed the writers
     waiting on the GIL more than working. The next batch is read while one is written.
     """
-    crc = 0
+    crc = batch_crc = 0
     got = 0
     pos = offset
     batch: list[bytes] = []
     batch_bytes = 0
     inflight: asyncio.Future[None] | None = None
+    written = (0, 0)  # (bytes, crc) of the batch in flight
+
+    async def landed() -> None:
+        nonlocal inflight
+        assert inflight is not None
+        await inflight
+        inflight = None
+        if cursor is not None:
+            cursor.advance(*written)
+            if progress is not None:
+                await progress.add_bytes(written[0], where)
+
     try:
         async for chunk in resp.content.iter_any():
             got += len(chunk)
             if length is not None and got > length:
                 raise IntegrityError(f"{where}: the server sent more bytes than announced")
-            crc = crc64(chunk, crc)
+            batch_crc = crc64(chunk, batch_crc)
             batch.append(chunk)
             batch_bytes += len(chunk)
             if batch_bytes >= BATCH:
                 if inflight is not None:
-                    await inflight
+                    await landed()
                 inflight = asyncio.ensure_future(asyncio.to_thread(pwrite_all, fd, batch, pos))
+                written = (batch_bytes, batch_crc)
+                crc = crc64_combine(crc, batch_crc, batch_bytes)
                 pos += batch_bytes
-                batch, batch_bytes = [], 0
+                batch, batch_bytes, batch_crc = [], 0, 0
         if batch:
             if inflight is not None:
-                await inflight
+                await landed()
             inflight = asyncio.ensure_future(asyncio.to_thread(pwrite_all, fd, batch, pos))
+            written = (batch_bytes, batch_crc)
+            crc = crc64_combine(crc, batch_crc, batch_bytes)
         if inflight is not None:
-            await inflight
-            inflight = None
+            await landed()
     finally:
         if inflight is not None and not inflight.done():
             await wait_uncancellable(inflight)
@@ -349,6 +384,41 @@ def _whole(target: Target, dest: Path, size: int, meta: ObjectMeta, crc: int) ->
     )
 
 
+async def download_streamed(
+    target: Target, dest: Path, meta: ObjectMeta, progress: Progress
+) -> int:
+    """At concurrency 1 ranges buy no parallelism, only a request gap per range: one GET
+    streams the whole object into the temp file, and a retry resumes where the bytes
+    written so far end (Range: bytes=N-), not from the start. Returns the CRC-64."""
+    where = f"GET {target.where}"
+    fd, tmp = await create_temp(dest, meta.size)
+    cursor = Cursor()
+    owned = True
+    try:
+
+        async def op() -> None:
+            start = cursor.pos
+            headers = _range_headers(start, meta.size - start, meta.etag)
+            async with target.request("GET", headers=headers, ok=(200, 206)) as r:
+                _check_range_status(r.status, start, meta.size - start, meta.size, where)
+                await stream_to_fd(r, fd, start, meta.size - start, where, cursor, progress)
+
+        await target.retry(op, where)
+        if meta.crc64 is not None and cursor.crc != meta.crc64:
+            raise WholeCrcMismatch(
+                f"{where}: CRC64 of the downloaded bytes ({cursor.crc}) differs from the "
+                f"object's ({meta.crc64})",
+                hint="download again; nothing was written to the destination",
+            )
+        owned = False
+        await asyncio.to_thread(_files.finish_temp, fd, tmp, dest, meta.source_mtime_ns)
+    except BaseException:
+        if owned:
+            _files.discard_temp(fd, tmp)
+        raise
+    return cursor.crc
+
+
 async def download_object(
     target: Target,
     dest: Path,
@@ -374,10 +444,16 @@ async def download_object(
         # and then the whole object is fetched again (bounded by max_retries).
         attempt = 0
         head = probe.head if probe is not None else b""
+        # One stream at concurrency 1, unless checkpoints want ranges to resume from (or a
+        # URL probe has fetched the first range already).
+        one_stream = cfg.concurrency == 1 and cfg.checkpoint_dir is None and not head
         while True:
             done_before = progress.bytes_done
             try:
-                crc: int = await download_ranged(target, dest, meta, progress, head)
+                if one_stream:
+                    crc: int = await download_streamed(target, dest, meta, progress)
+                else:
+                    crc = await download_ranged(target, dest, meta, progress, head)
                 break
             except WholeCrcMismatch:
                 if attempt >= cfg.max_retries:

@@ -27,6 +27,8 @@ from agentbay_oss.errors import SourceChangedError
 from agentbay_oss.server import FaultConfig, LocalOssServer
 
 SERIAL = QUICK.model_copy(update={"concurrency": 1})
+# Ranged downloads: at concurrency 1 a download is one stream (no ranges to break between).
+RANGED = QUICK.model_copy(update={"concurrency": 2})
 PREVIOUS = b"the previous version of this file, which must survive"
 
 
@@ -67,7 +69,9 @@ def test_failed_download_keeps_the_existing_file(
         oss_server.faults = FaultConfig(**{rate: 1.0})
 
     async def main() -> None:
-        async with oss_session(creds, SERIAL) as oss:
+        async with oss_session(
+            creds, RANGED if size > QUICK.multipart_threshold else SERIAL
+        ) as oss:
             hook = None
             if size > SERIAL.multipart_threshold:
                 hook = _after_bytes(PART, break_server)  # every range after the first fails
@@ -94,7 +98,7 @@ def test_failed_download_into_a_new_path_leaves_nothing(
     out.mkdir()
 
     async def main() -> None:
-        async with oss_session(creds, SERIAL) as oss:
+        async with oss_session(creds, RANGED) as oss:
             hook = _after_bytes(2 * PART, lambda: setattr(oss_server.faults, "fail_rate", 1.0))
             r = await oss.download(bucket, "k", str(out / "k.bin"), progress=hook)
             assert not r.success
@@ -112,7 +116,7 @@ def test_cancelled_download_keeps_the_existing_file(
     dest.write_bytes(PREVIOUS)
 
     async def main() -> None:
-        async with oss_session(creds, SERIAL) as oss:
+        async with oss_session(creds, RANGED) as oss:
             started = asyncio.Event()
             hook = _after_bytes(2 * PART, started.set)
             task = asyncio.create_task(oss.download(bucket, "k", str(dest), progress=hook))
@@ -123,6 +127,44 @@ def test_cancelled_download_keeps_the_existing_file(
 
     run(main())
     assert dest.read_bytes() == PREVIOUS
+    assert leftovers(tmp_path) == []
+
+
+def _first_draw_resets() -> int:
+    """A seed whose first fault decision is a reset at rate 0.5 (the server draws seven
+    numbers per request; the third decides a reset), so the test always sees one."""
+    import random
+
+    return next(s for s in range(1000) if [random.Random(s).random() for _ in range(3)][2] < 0.5)
+
+
+def test_one_stream_download_at_concurrency_one_survives_resets(
+    creds: Any, bucket: str, oss_server: LocalOssServer, tmp_path: Path
+) -> None:
+    """At concurrency 1 a big object comes in one GET; a connection reset mid-body is retried
+    from the bytes already written, and the file is still byte-exact."""
+    data = write_file(tmp_path / "src.bin", 12 * PART)
+    peer_bucket(creds, bucket).put_object("k", data)
+    dest = tmp_path / "out.bin"
+    patient = SERIAL.model_copy(update={"max_retries": 10})
+
+    async def main() -> tuple[Any, Any, int]:
+        async with oss_session(creds, patient) as oss:
+            oss_server.stats.reset()
+            quiet = await oss.download(bucket, "k", str(tmp_path / "quiet.bin"))
+            gets = oss_server.stats.requests["GetObject"]
+            oss_server.faults = FaultConfig(
+                operations=frozenset({"GetObject"}), reset_rate=0.5, seed=_first_draw_resets()
+            )
+            noisy = await oss.download(bucket, "k", str(dest))
+            oss_server.faults = FaultConfig()
+            return quiet, noisy, gets
+
+    quiet, noisy, gets = run(main())
+    assert quiet.success and gets == 1  # one stream, not 12 ranges
+    assert noisy.success, noisy.error_message
+    assert oss_server.stats.faults["reset"] >= 1
+    assert dest.read_bytes() == data
     assert leftovers(tmp_path) == []
 
 
