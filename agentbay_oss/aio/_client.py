@@ -160,12 +160,29 @@ class HttpCore:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
         self._sem: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set on first use
         self._buffers: list[bytearray] = []
         self.closed = False
         self.hops = HopBatcher()  # small-file reads and writes, many per thread hop
 
+    def _check_loop(self) -> None:
+        """A session's connections and request slots belong to the event loop it first ran
+        on. Used from another loop they would fail deep inside aiohttp ("attached to a
+        different loop") and leave futures nobody retrieves: say so clearly instead."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise InvalidInputError(
+                "this session belongs to another event loop (a blocking AgentBay session "
+                "runs on the SDK's private loop thread)",
+                hint="in async code create the session with AsyncAgentBay; use a blocking "
+                "session only through its blocking methods",
+            )
+
     @property
     def session(self) -> aiohttp.ClientSession:
+        self._check_loop()
         if self._session is None or self._session.closed:
             cfg = self.config
             connector = aiohttp.TCPConnector(
@@ -186,6 +203,7 @@ class HttpCore:
 
     @property
     def sem(self) -> asyncio.Semaphore:
+        self._check_loop()
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.config.concurrency)
         return self._sem
