@@ -841,14 +841,15 @@ class OssFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
         if self._upload is None and final:
             sync(fs.loop, fs._pipe_file, self.path, data, mode="create" if forbid else "overwrite")
             return True
-        if self._upload is None:
-            self._upload = sync(fs.loop, self._start, forbid)
-        sync(fs.loop, self._upload.feed, data)
-        if final:
-            try:
-                sync(fs.loop, self._upload.finish)
-            finally:
-                fs.invalidate_cache(self.path)
+        with _translated(self.path):  # the upload's own failure, e.g. FileExistsError for xb
+            if self._upload is None:
+                self._upload = sync(fs.loop, self._start, forbid)
+            sync(fs.loop, self._upload.feed, data)
+            if final:
+                try:
+                    sync(fs.loop, self._upload.finish)
+                finally:
+                    fs.invalidate_cache(self.path)
         return True
 
     async def _start(self, forbid_overwrite: bool) -> _Upload:

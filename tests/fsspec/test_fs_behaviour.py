@@ -245,6 +245,12 @@ def test_exclusive_writes(small_parts: OssFileSystem, bucket: str, tmp_path: Pat
     local.write_bytes(os.urandom(300 * KiB))
     with pytest.raises(FileExistsError):
         small_parts.put_file(str(local), path, mode="create")  # multipart: refused at initiate
+    late = small_parts.open(f"{path}-late", "xb", block_size=100 * KiB)  # not there yet...
+    small_parts.pipe_file(f"{path}-late", b"now there")  # ...someone else stores it meanwhile
+    with pytest.raises(FileExistsError):  # so the streamed upload is refused at initiate
+        late.write(os.urandom(250 * KiB))
+        late.close()
+    assert small_parts.cat(f"{path}-late") == b"now there"
     assert small_parts.cat(path) == b"1"
 
 
