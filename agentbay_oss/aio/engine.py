@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidInputError
 from ..models import TransferredObject
 from ..protocol.metadata import object_headers
 from ..protocol.xml import ListPage
@@ -75,9 +76,12 @@ class Engine:
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        forbid_overwrite: bool = False,
         progress: ProgressHook | None = None,
     ) -> TransferredObject:
-        headers = _headers(target, content_type, metadata)
+        """`forbid_overwrite`: the server refuses to replace an existing object (409
+        FileAlreadyExists, checked by PutObject / InitiateMultipartUpload); signed targets only."""
+        headers = _headers(target, content_type, metadata, forbid_overwrite)
         return await upload_file(target, path, None, Progress(progress), headers=headers)
 
     async def upload_source(
@@ -87,18 +91,27 @@ class Engine:
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        forbid_overwrite: bool = False,
         progress: ProgressHook | None = None,
     ) -> TransferredObject:
-        """bytes, a binary file object or a (async) iterable of bytes (see `as_source`)."""
+        """bytes, a binary file object or a (async) iterable of bytes (see `as_source`).
+        An iterable that raises aborts the upload (no multipart upload is left behind)."""
         src = source if isinstance(source, StreamSource) else as_source(source)
-        headers = object_headers(target.key, content_type, metadata)
+        headers = _headers(target, content_type, metadata, forbid_overwrite) or {}
         return await upload_source(target, src, Progress(progress), headers)
 
     async def download_file(
-        self, target: Target, dest: Path, *, progress: ProgressHook | None = None
+        self,
+        target: Target,
+        dest: Path,
+        *,
+        meta: ObjectMeta | None = None,
+        progress: ProgressHook | None = None,
     ) -> TransferredObject:
-        """Into a regular file at `dest` (temp file, atomic rename)."""
-        meta = await target.head() if isinstance(target, ObjectTarget) else None
+        """Into a regular file at `dest` (temp file, atomic rename). `meta`: the object's
+        HEAD if the caller has it (saves a request; ranges are pinned by its ETag)."""
+        if meta is None and isinstance(target, ObjectTarget):
+            meta = await target.head()
         return await download_object(target, dest, Progress(progress), meta=meta)
 
     async def iter_ranges(
@@ -144,10 +157,18 @@ class Engine:
 
 
 def _headers(
-    target: Target, content_type: str | None, metadata: Mapping[str, str] | None
+    target: Target,
+    content_type: str | None,
+    metadata: Mapping[str, str] | None,
+    forbid_overwrite: bool = False,
 ) -> dict[str, str] | None:
     if isinstance(target, ObjectTarget):
-        return object_headers(target.key, content_type, metadata)
+        headers = object_headers(target.key, content_type, metadata)
+        if forbid_overwrite:
+            headers["x-oss-forbid-overwrite"] = "true"
+        return headers
+    if forbid_overwrite:
+        raise InvalidInputError("forbid_overwrite needs a signed target, not a URL")
     return None  # a presigned URL was signed without them
 
 
