@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from agentbay_oss.server.app import (
+from agentbay_oss.server.auth import _v4_timestamp
+from agentbay_oss.server.errors import OssError
+from agentbay_oss.server.faults import FaultConfig, FaultInjector
+from agentbay_oss.server.request import (
     RequestIds,
     check_conditions,
     http_time,
-    operation,
     parse_range,
     parse_target,
     strict_unquote,
 )
-from agentbay_oss.server.auth import _v4_timestamp
-from agentbay_oss.server.errors import OssError
-from agentbay_oss.server.faults import FaultConfig, FaultInjector
+from agentbay_oss.server.routing import operation
 from agentbay_oss.server.storage import ObjectRecord, Storage
 
 
