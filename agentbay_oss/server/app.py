@@ -1,6 +1,7 @@
 """The OSS REST front: one request's way through the server, from bytes to an answer.
 
-`OssApp.__call__` is the pipeline: parse the target, name the operation (`routing`),
+`OssApp.__call__` is the pipeline: parse the target (path style, or the bucket in the
+Host under a configured suffix), name the operation (`routing`),
 let the fault seam act (`fault_seam`), check the key, authenticate, check the bucket,
 invite the body (100-continue), run the operation's handler (`service`, `buckets`,
 `objects`, `multipart`), then stamp the answer and send an object's bytes
@@ -29,7 +30,7 @@ from .fault_seam import FaultSeam
 from .faults import NO_FAULT, FaultInjector, InjectedReset, ServerStats
 from .multipart import MultipartHandlers
 from .objects import ObjectHandlers
-from .request import Ctx, is_utf8, new_request_id, parse_target
+from .request import Ctx, bucket_in_host, is_utf8, new_request_id, parse_target
 from .routing import ANONYMOUS_OPS, BUCKETLESS_OPS, check_key, operation
 from .sending import ObjectReply, ObjectStream, send_object
 from .service import ServiceHandlers
@@ -51,8 +52,10 @@ class OssApp:
         executor: Executor,
         public_buckets: set[str],
         region: str,
+        host_suffix: str | None = None,
     ) -> None:
         self.storage = storage
+        self.host_suffix = host_suffix
         self.auth = auth
         self.faults = faults
         self.stats = stats
@@ -104,7 +107,8 @@ class OssApp:
         latency = self.seam.arrive(ctx)
         if latency:
             await asyncio.sleep(latency)
-        ctx.bucket, ctx.key, ctx.query = parse_target(ctx.request.raw_path)
+        in_host = bucket_in_host(ctx.request.host, self.host_suffix) if self.host_suffix else None
+        ctx.bucket, ctx.key, ctx.query = parse_target(ctx.request.raw_path, in_host)
         ctx.q = dict(ctx.query)
         ctx.op = operation(ctx.method, ctx.bucket, ctx.key, ctx.q, ctx.headers)
         self.stats.requests[ctx.op] += 1

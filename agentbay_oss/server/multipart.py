@@ -145,8 +145,12 @@ class MultipartHandlers:
             b.remove_later(b.storage.finish_upload(up.upload_id, rec, {p.number for p in chosen}))
         self._locks.pop(up.upload_id, None)
         url = ctx.url_encoded
+        host = ctx.request.host
+        # The object's URL in the addressing style the request used.
+        virtual = host.lower().startswith(ctx.bucket + ".")
+        path = enc(ctx.key, True) if virtual else f"{ctx.bucket}/{enc(ctx.key, True)}"
         parts = [
-            el("Location", f"http://{ctx.request.host}/{ctx.bucket}/{enc(ctx.key, True)}"),
+            el("Location", f"http://{host}/{path}"),
             el("Bucket", ctx.bucket), el("Key", enc(ctx.key, url)), el("ETag", quoted(etag)),
         ]  # fmt: skip
         if url:

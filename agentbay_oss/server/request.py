@@ -47,16 +47,20 @@ def strict_unquote(text: str, plus: bool = False) -> str:
         raise OssError(400, "InvalidURI", "Couldn't parse the specified URI: not UTF-8.") from None
 
 
-def parse_target(target: str) -> tuple[str, str, Query]:
-    """`/bucket/key?query` (path style) -> (bucket, decoded key, decoded query pairs)."""
+def parse_target(target: str, host_bucket: str | None = None) -> tuple[str, str, Query]:
+    """`/bucket/key?query` (path style), or `/key?query` when the Host named the bucket
+    (virtual-hosted style) -> (bucket, decoded key, decoded query pairs)."""
     path, _, qs = target.partition("?")
     path = path.partition("#")[0]
     if path.startswith(("http://", "https://")):  # absolute-form request target
         path = "/" + path.split("/", 3)[-1] if path.count("/") >= 3 else "/"
     if not path.startswith("/"):
         raise OssError(400, "InvalidURI", "Couldn't parse the specified URI.")
-    bucket_raw, _, key_raw = path[1:].partition("/")
-    bucket = strict_unquote(bucket_raw)
+    if host_bucket is None:
+        bucket_raw, _, key_raw = path[1:].partition("/")
+        bucket = strict_unquote(bucket_raw)
+    else:
+        bucket, key_raw = host_bucket, path[1:]
     key = strict_unquote(key_raw)
     query: Query = []
     for item in qs.split("&"):
@@ -67,6 +71,17 @@ def parse_target(target: str) -> tuple[str, str, Query]:
             (strict_unquote(name, plus=True), strict_unquote(value, plus=True) if sep else None)
         )
     return bucket, key, query
+
+
+def bucket_in_host(host: str, suffix: str) -> str | None:
+    """The bucket of a virtual-hosted request: `bucket.<suffix>[:port]` -> bucket; None for
+    any other Host (the suffix itself, an IP address: path style)."""
+    name = host.lower()
+    if not name.startswith("["):  # not an IPv6 literal: drop the port
+        name = name.partition(":")[0]
+    if name.endswith(suffix) and name[-len(suffix) - 1 : -len(suffix)] == ".":
+        return name[: -len(suffix) - 1] or None
+    return None
 
 
 def is_utf8(text: str) -> bool:
