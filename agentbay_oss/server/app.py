@@ -4,7 +4,7 @@
 Host under a configured suffix), name the operation (`routing`),
 let the fault seam act (`fault_seam`), check the key, authenticate, check the bucket,
 invite the body (100-continue), run the operation's handler (`service`, `buckets`,
-`objects`, `multipart`), then stamp the answer and send an object's bytes
+`objects`, `append`, `multipart`), then stamp the answer and send an object's bytes
 (`sending`). Every failure becomes OSS error XML (or `x-oss-err` on HEAD);
 aiohttp's own parser errors are rewritten the same way by `OssRequestHandler`.
 """
@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from . import subresources
+from .append import AppendHandlers
 from .auth import Authenticator, AuthInput
 from .backend import Backend, Handler
 from .bodies import MAX_OBJECT_SIZE
@@ -66,6 +67,7 @@ class OssApp:
             **ServiceHandlers(backend).table(),
             **BucketHandlers(backend).table(),
             **ObjectHandlers(backend).table(),
+            **AppendHandlers(backend).table(),
             **MultipartHandlers(backend).table(),
         }
 

@@ -27,7 +27,7 @@ from .sending import ObjectReply, ObjectStream, Plan
 SEND_CHUNK = 1024 * 1024
 CRC_HEADER = "x-oss-hash-crc64ecma"
 # Operations whose body a reset drops in the middle; every other one is dropped up front.
-MID_BODY_RESETS = frozenset({"GetObject", "PutObject", "UploadPart"})
+MID_BODY_RESETS = frozenset({"GetObject", "PutObject", "UploadPart", "AppendObject"})
 
 
 class _DroppedBody:

@@ -173,6 +173,8 @@ class ObjectHandlers:
             "x-oss-storage-class": rec.headers.get("x-oss-storage-class", "Standard"),
             "x-oss-hash-crc64ecma": str(rec.crc),
         }
+        if rec.otype == "Appendable":  # where the next append goes
+            headers["x-oss-next-append-position"] = str(rec.size)
         status = check_conditions(ctx.headers, rec)
         if status == 412:
             raise OssError(

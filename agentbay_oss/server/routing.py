@@ -36,7 +36,7 @@ def operation(
 TAKES_BODY = frozenset(
     {
         "PutBucket", "DeleteMultipleObjects", "PutObject", "CopyObject", "InitiateMultipartUpload",
-        "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
+        "UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "AppendObject",
     }
 )  # fmt: skip
 
@@ -47,7 +47,7 @@ ANONYMOUS_OPS = frozenset(
         "ListMultipartUploads", "DeleteMultipleObjects", "PutObject", "CopyObject", "GetObject",
         "HeadObject", "GetObjectMeta", "DeleteObject", "InitiateMultipartUpload", "UploadPart",
         "UploadPartCopy", "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts",
-        "GetObjectAcl", "PutObjectAcl",
+        "GetObjectAcl", "PutObjectAcl", "AppendObject",
     }
 )  # fmt: skip
 
@@ -59,7 +59,7 @@ BUCKETLESS_OPS = frozenset({"ListBuckets", "PutBucket"})
 KEY_WRITE_OPS = frozenset(
     {
         "PutObject", "CopyObject", "PutObjectAcl", "InitiateMultipartUpload", "UploadPart",
-        "UploadPartCopy", "CompleteMultipartUpload",
+        "UploadPartCopy", "CompleteMultipartUpload", "AppendObject",
     }
 )  # fmt: skip
 

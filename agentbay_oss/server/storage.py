@@ -180,6 +180,13 @@ class Storage:
         os.replace(temp, self.blob_path(name))
         return name
 
+    def write_blob(self, data: bytes) -> str:
+        """A new blob holding `data` (small: written on the calling thread)."""
+        temp = self.new_temp()
+        with open(temp, "wb") as f:
+            f.write(data)
+        return self.commit_blob(temp)
+
     def link_blob(self, name: str) -> str:
         """A second name for an immutable blob (CopyObject), so each row owns its blobs."""
         new = uuid.uuid4().hex

@@ -87,6 +87,9 @@ IMPLEMENTED: Mapping[tuple[str, str, frozenset[str]], str] = {
     ("GET", OBJECT, frozenset({"acl"})): "GetObjectAcl",
     ("PUT", OBJECT, frozenset({"acl"})): "PutObjectAcl",
     ("POST", OBJECT, frozenset({"uploads"})): "InitiateMultipartUpload",
+    # Without its position an append still is one: it fails with InvalidArgument.
+    ("POST", OBJECT, frozenset({"append", "position"})): "AppendObject",
+    ("POST", OBJECT, frozenset({"append"})): "AppendObject",
     # A part upload missing one of its two parameters still is one: it fails with
     # InvalidArgument or NoSuchUpload, never as a PutObject.
     ("PUT", OBJECT, frozenset({"uploadId", "partNumber"})): "UploadPart",
