@@ -4,7 +4,7 @@
 Host under a configured suffix), name the operation (`routing`),
 let the fault seam act (`fault_seam`), check the key, authenticate, check the bucket,
 invite the body (100-continue), run the operation's handler (`service`, `buckets`,
-`objects`, `append`, `multipart`), then stamp the answer and send an object's bytes
+`objects`, `append`, `tagging`, `multipart`), then stamp the answer and send an object's bytes
 (`sending`). Every failure becomes OSS error XML (or `x-oss-err` on HEAD);
 aiohttp's own parser errors are rewritten the same way by `OssRequestHandler`.
 """
@@ -36,6 +36,7 @@ from .routing import ANONYMOUS_OPS, BUCKETLESS_OPS, check_key, operation
 from .sending import ObjectReply, ObjectStream, send_object
 from .service import ServiceHandlers
 from .storage import Storage
+from .tagging import TaggingHandlers
 from .xmlio import error_body
 
 log = logging.getLogger("agentbay_oss.server")
@@ -68,6 +69,7 @@ class OssApp:
             **BucketHandlers(backend).table(),
             **ObjectHandlers(backend).table(),
             **AppendHandlers(backend).table(),
+            **TaggingHandlers(backend).table(),
             **MultipartHandlers(backend).table(),
         }
 

@@ -130,6 +130,7 @@ class MultipartHandlers:
         body = await read_xml(ctx, b.stats)
         async with self._lock(up.upload_id):
             up = self._upload(ctx)  # still there after waiting for a concurrent Complete?
+            forbid_overwrite(b, ctx)  # checked now: the object may have appeared meanwhile
             chosen = _chosen_parts(b.storage.list_parts(up.upload_id), body, complete_all)
             digest = (
                 hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest().upper()

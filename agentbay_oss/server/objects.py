@@ -13,6 +13,9 @@ from .errors import OssError, invalid_argument, no_such_bucket, no_such_key
 from .request import Ctx, check_conditions, http_time, parse_range, strict_unquote
 from .sending import ObjectReply, ObjectStream
 from .storage import INLINE_MAX, ObjectRecord
+from .tagging import TAGS
+from .tagging import decode as tags_decode
+from .tagging import from_header as tags_from_header
 from .xmlio import acl_xml, document, el, iso8601, owner_xml, quoted
 
 # Request headers kept with an object; the first five are sent back on GET and HEAD.
@@ -26,13 +29,15 @@ STORED_HEADERS = (
     "x-oss-object-acl",
 )
 RETURNED_HEADERS = frozenset(STORED_HEADERS[:5])
+# GET's query overrides -> the header each replaces, spelled as the answer's headers dict
+# spells it (stored headers are lower-case), so an override replaces, never doubles, a value.
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
-    "response-content-language": "Content-Language",
-    "response-expires": "Expires",
-    "response-cache-control": "Cache-Control",
-    "response-content-disposition": "Content-Disposition",
-    "response-content-encoding": "Content-Encoding",
+    "response-content-language": "content-language",
+    "response-expires": "expires",
+    "response-cache-control": "cache-control",
+    "response-content-disposition": "content-disposition",
+    "response-content-encoding": "content-encoding",
 }
 
 
@@ -43,6 +48,8 @@ def object_headers(ctx: Ctx) -> tuple[str, dict[str, str]]:
     """(Content-Type, headers to store) of a request that creates an object."""
     h = ctx.headers
     stored = {k: v for k, v in h.items() if k.startswith("x-oss-meta-") or k in STORED_HEADERS}
+    if TAGS in h:
+        stored[TAGS] = tags_from_header(h[TAGS])
     return h.get("content-type") or "application/octet-stream", stored
 
 
@@ -143,8 +150,24 @@ class ObjectHandlers:
                 directive,
             )
         content_type, stored = (
-            (src.content_type, src.headers) if directive == "COPY" else object_headers(ctx)
+            (src.content_type, dict(src.headers)) if directive == "COPY" else object_headers(ctx)
         )
+        tag_directive = (ctx.headers.get("x-oss-tagging-directive") or "COPY").upper()
+        if tag_directive == "COPY":  # the source's tags, whatever the metadata directive
+            stored.pop(TAGS, None)
+            if TAGS in src.headers:
+                stored[TAGS] = src.headers[TAGS]
+        elif tag_directive == "REPLACE":  # those of x-oss-tagging (object_headers), or none
+            if TAGS in ctx.headers:
+                stored[TAGS] = tags_from_header(ctx.headers[TAGS])
+            else:
+                stored.pop(TAGS, None)
+        else:
+            raise invalid_argument(
+                "x-oss-tagging-directive must be COPY or REPLACE.",
+                "x-oss-tagging-directive",
+                tag_directive[:20],
+            )
         segments = [(b.storage.link_blob(blob), size) for blob, size in src.segments]
         now = time.time()
         rec = ObjectRecord(
@@ -175,6 +198,8 @@ class ObjectHandlers:
         }
         if rec.otype == "Appendable":  # where the next append goes
             headers["x-oss-next-append-position"] = str(rec.size)
+        if TAGS in rec.headers:
+            headers["x-oss-tagging-count"] = str(len(tags_decode(rec.headers[TAGS])))
         status = check_conditions(ctx.headers, rec)
         if status == 412:
             raise OssError(

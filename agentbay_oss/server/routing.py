@@ -37,6 +37,7 @@ TAKES_BODY = frozenset(
     {
         "PutBucket", "DeleteMultipleObjects", "PutObject", "CopyObject", "InitiateMultipartUpload",
         "UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "AppendObject",
+        "PutObjectTagging",
     }
 )  # fmt: skip
 
@@ -47,7 +48,8 @@ ANONYMOUS_OPS = frozenset(
         "ListMultipartUploads", "DeleteMultipleObjects", "PutObject", "CopyObject", "GetObject",
         "HeadObject", "GetObjectMeta", "DeleteObject", "InitiateMultipartUpload", "UploadPart",
         "UploadPartCopy", "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts",
-        "GetObjectAcl", "PutObjectAcl", "AppendObject",
+        "GetObjectAcl", "PutObjectAcl", "AppendObject", "GetObjectTagging", "PutObjectTagging",
+        "DeleteObjectTagging",
     }
 )  # fmt: skip
 
@@ -59,7 +61,7 @@ BUCKETLESS_OPS = frozenset({"ListBuckets", "PutBucket"})
 KEY_WRITE_OPS = frozenset(
     {
         "PutObject", "CopyObject", "PutObjectAcl", "InitiateMultipartUpload", "UploadPart",
-        "UploadPartCopy", "CompleteMultipartUpload", "AppendObject",
+        "UploadPartCopy", "CompleteMultipartUpload", "AppendObject", "PutObjectTagging",
     }
 )  # fmt: skip
 

@@ -261,6 +261,13 @@ class Storage:
         self.db.execute(_PUT, _object_row(rec))
         return old or []
 
+    def set_headers(self, bucket: str, key: str, headers: dict[str, str]) -> None:
+        """Replace an object's stored headers (its tags), leaving its bytes and times alone."""
+        self.db.execute(
+            "UPDATE objects SET headers=? WHERE bucket=? AND key=?",
+            (json.dumps(headers), bucket, key),
+        )
+
     def delete_object(self, bucket: str, key: str) -> list[str]:
         old = self._old_blobs(bucket, key)
         if old is None:

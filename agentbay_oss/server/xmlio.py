@@ -114,6 +114,12 @@ def upload_xml(up: UploadRecord, url: bool) -> str:
     )  # fmt: skip
 
 
+def tagging_document(tags: list[tuple[str, str]]) -> bytes:
+    """A GetObjectTagging answer."""
+    items = [node("Tag", el("Key", k), el("Value", v)) for k, v in tags]
+    return document("Tagging", [node("TagSet", *items)])
+
+
 def part_xml(p: PartRecord) -> str:
     """One part of a ListParts answer."""
     return node(
@@ -230,3 +236,20 @@ def parse_delete(body: bytes) -> tuple[list[str], bool]:
     if len(keys) > MAX_DELETE_KEYS:
         raise malformed_xml(f"at most {MAX_DELETE_KEYS} objects per request")
     return keys, quiet
+
+
+def parse_tagging(body: bytes) -> list[tuple[str, str]]:
+    """The (key, value) pairs of a PutObjectTagging body, in order (checked later)."""
+    root = _parse(body)
+    if root.tag != "Tagging":
+        raise malformed_xml("root element must be Tagging")
+    tag_set = root.find("TagSet")
+    if tag_set is None:
+        raise malformed_xml("no TagSet element")
+    tags: list[tuple[str, str]] = []
+    for node_ in tag_set.findall("Tag"):
+        key, value = _text(node_, "Key"), _text(node_, "Value")
+        if key is None:
+            raise malformed_xml("each Tag needs a Key")
+        tags.append((key, value or ""))
+    return tags
