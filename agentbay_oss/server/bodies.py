@@ -1,14 +1,20 @@
-"""Streaming request bodies to disk while hashing (MD5 + CRC64), off the event loop.
+"""Request bodies: small XML documents, small objects into memory, big ones to disk.
 
-The loop only moves bytes from the socket into batches; one worker thread runs
-MD5 over each batch while another runs CRC64 and writes it (hashlib, fastcrc and
+Big bodies stream to disk while hashing (MD5 + CRC64), off the event loop: the
+loop only moves bytes from the socket into batches; one worker thread runs MD5
+over each batch while another runs CRC64 and writes it (hashlib, fastcrc and
 os.writev release the GIL on big buffers), and meanwhile the loop reads the next
 batch: a pipeline with at most two batches of the upload in memory.
+
+Every body is read from `ctx.body`, which a reset fault may have swapped for a
+stream that drops mid-body (see `fault_seam`); nothing here knows about faults.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
 import os
@@ -16,18 +22,138 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import StreamReader
-
 from .._writes import write_all
 from ..protocol.crc64 import crc64
 from .errors import OssError
 from .faults import ServerStats
+from .request import Body, Ctx
+from .storage import Storage
 
 BATCH_BYTES = 2 * 1024 * 1024
+MAX_OBJECT_SIZE = 5 * 1024**3
+MAX_XML_BODY = 8 * 1024 * 1024
 
 
-class InjectedReset(Exception):
-    """The fault injector decided to drop this connection here."""
+# ---------------------------------------------------------------------------- whole bodies
+
+
+async def drain(ctx: Ctx, stats: ServerStats) -> None:
+    """Read and count a body nobody will use (CreateBucketConfiguration, a refused request)."""
+    while chunk := await ctx.body.readany():
+        stats.bytes_received += len(chunk)
+
+
+def _too_big_xml() -> OssError:
+    return OssError(
+        400, "EntityTooLarge", f"An XML request body may be at most {MAX_XML_BODY} bytes."
+    )
+
+
+async def read_xml(ctx: Ctx, stats: ServerStats) -> bytes:
+    """A request's XML document (at most MAX_XML_BODY bytes), its Content-MD5 checked."""
+    length = ctx.request.content_length
+    if length is not None and length > MAX_XML_BODY:
+        raise _too_big_xml()
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := await ctx.body.readany():
+        total += len(chunk)
+        stats.bytes_received += len(chunk)
+        if total > MAX_XML_BODY:
+            raise _too_big_xml()
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    check_md5(ctx, hashlib.md5(body).digest())
+    return body
+
+
+def expected_md5(ctx: Ctx) -> bytes | None:
+    """The Content-MD5 digest the client announced (InvalidDigest if malformed)."""
+    value = ctx.headers.get("content-md5")
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 16:
+        raise OssError(
+            400,
+            "InvalidDigest",
+            "The Content-MD5 you specified is not valid base64 of 16 bytes.",
+        )
+    return digest
+
+
+def check_md5(ctx: Ctx, actual: bytes) -> None:
+    expected = expected_md5(ctx)
+    if expected is not None and expected != actual:
+        raise OssError(
+            400, "InvalidDigest", "The Content-MD5 you specified did not match what we received.",
+            extra={"ContentMD5": ctx.headers.get("content-md5", ""),
+                   "CalculatedMD5": base64.b64encode(actual).decode()},
+        )  # fmt: skip
+
+
+def object_body_length(ctx: Ctx) -> int | None:
+    """The declared length of an object body (None: chunked); EntityTooLarge beyond 5 GiB."""
+    length = ctx.request.content_length
+    if length is not None and length > MAX_OBJECT_SIZE:
+        raise OssError(
+            400,
+            "EntityTooLarge",
+            f"Your proposed upload exceeds the maximum allowed size ({MAX_OBJECT_SIZE} bytes).",
+        )
+    return length
+
+
+def _incomplete(size: int, expected: int) -> OssError:
+    return OssError(
+        400,
+        "IncompleteBody",
+        f"The request body has {size} bytes; Content-Length said {expected}.",
+    )
+
+
+async def receive_inline(ctx: Ctx, expected: int, stats: ServerStats) -> tuple[bytes, bytes, int]:
+    """A small body (Content-Length <= INLINE_MAX) into memory: (data, md5, crc).
+
+    Hashing a few KiB on the loop is cheaper than any thread hop.
+    """
+    expected_md5(ctx)  # reject a malformed header before reading the body
+    body = ctx.body
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await body.readany():
+        size += len(chunk)
+        stats.bytes_received += len(chunk)
+        chunks.append(chunk)
+    if size != expected:
+        raise _incomplete(size, expected)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    md5 = hashlib.md5(data).digest()
+    check_md5(ctx, md5)
+    return data, md5, crc64(data)
+
+
+async def receive_blob(
+    ctx: Ctx, storage: Storage, executor: Executor, stats: ServerStats
+) -> tuple[str, int, bytes, int]:
+    """Stream the body into a new blob: (blob name, size, md5, crc)."""
+    expected = object_body_length(ctx)
+    expected_md5(ctx)  # reject a malformed header before reading the body
+    got = await receive_body(
+        ctx.body, storage.new_temp(), executor, stats, limit=MAX_OBJECT_SIZE, expected=expected
+    )
+    try:
+        check_md5(ctx, got.md5)
+    except OssError:
+        got.temp.unlink(missing_ok=True)
+        raise
+    return storage.commit_blob(got.temp), got.size, got.md5, got.crc
+
+
+# ---------------------------------------------------------------------------- streamed to disk
 
 
 @dataclass
@@ -63,14 +189,13 @@ class _Sink:
 
 
 async def receive_body(
-    stream: StreamReader,
+    stream: Body,
     temp: Path,
     executor: Executor,
     stats: ServerStats,
     *,
     limit: int,
     expected: int | None,
-    reset_at: int | None = None,
 ) -> ReceivedBody:
     """Write the whole body to `temp`; on any failure the temp file is removed."""
     loop = asyncio.get_running_loop()
@@ -93,8 +218,6 @@ async def receive_body(
                     "EntityTooLarge",
                     f"Your proposed upload exceeds the maximum allowed size ({limit} bytes).",
                 )
-            if reset_at is not None and size >= reset_at:
-                raise InjectedReset()
             batch.append(chunk)
             batched += len(chunk)
             if batched >= BATCH_BYTES:
@@ -114,11 +237,7 @@ async def receive_body(
             else:
                 await loop.run_in_executor(executor, sink.consume, batch)
         if expected is not None and size != expected:
-            raise OssError(
-                400,
-                "IncompleteBody",
-                f"The request body has {size} bytes; Content-Length said {expected}.",
-            )
+            raise _incomplete(size, expected)
         os.close(fd)
         fd = -1
         return ReceivedBody(temp, size, sink.md5.digest(), sink.crc)

@@ -113,6 +113,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="create this bucket with anonymous read and write (repeatable)",
     )
     g.add_argument(
+        "--host-suffix",
+        default=None,
+        metavar="DOMAIN",
+        help="also serve virtual-hosted requests: a Host of BUCKET.DOMAIN names the bucket "
+        "(the endpoint to give clients is then http://DOMAIN:PORT)",
+    )
+    g.add_argument(
         "--access-log",
         action="store_true",
         help="log one line per request to stderr (operation, path, status; never query strings)",
@@ -223,6 +230,7 @@ def run_serve(args: argparse.Namespace) -> int:
         buckets=tuple(args.buckets),
         public_buckets=tuple(args.public_buckets),
         faults=faults,
+        host_suffix=args.host_suffix,
     )
     try:
         asyncio.run(_serve(srv))

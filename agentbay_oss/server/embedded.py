@@ -49,6 +49,7 @@ class LocalOssServer:
         buckets: tuple[str, ...] | list[str] = (),
         public_buckets: tuple[str, ...] | list[str] = (),
         faults: FaultConfig | None = None,
+        host_suffix: str | None = None,
     ) -> None:
         self._root_arg = Path(root) if root is not None else None
         self.root: Path | None = self._root_arg
@@ -59,6 +60,8 @@ class LocalOssServer:
             _check_bucket_name(name)
         self.buckets = tuple(buckets)
         self.public_buckets = set(public_buckets)
+        # Virtual-hosted addressing: a Host of `bucket.<host_suffix>[:port]` names the bucket.
+        self.host_suffix = host_suffix.lower().strip(".") if host_suffix else None
         self._faults = faults or FaultConfig()
         self._faults.validate()
         self._injector = FaultInjector(self._faults)
@@ -90,6 +93,13 @@ class LocalOssServer:
     def endpoint(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def virtual_hosted_endpoint(self) -> str | None:
+        """`http://<host_suffix>:PORT`: the endpoint for clients that put the bucket in the Host
+        (oss2 and alibabacloud-oss-v2 do for any name that is not an IP address). The name and
+        its subdomains must resolve to this server (e.g. a suffix under `localhost`)."""
+        return f"http://{self.host_suffix}:{self.port}" if self.host_suffix else None
 
     def set_credentials(
         self,
@@ -163,6 +173,7 @@ class LocalOssServer:
             self._executor,
             self.public_buckets,
             self.region,
+            self.host_suffix,
         )
         server = OssHttpServer(
             app,

@@ -10,6 +10,7 @@ from __future__ import annotations
 GENERIC_EC = "0000-00000000"
 EC_KEY_TOO_LONG = "0016-00000002"  # InvalidObjectName: longer than 1023 bytes (OSS docs)
 EC_KEY_LEADING_SLASH = "0016-00000005"  # InvalidObjectName: starts with / or \ (OSS docs)
+EC_APPEND_NO_POSITION = "0016-00000501"  # AppendObject without ?position (OSS docs)
 EC_BY_CODE = {
     # OSS's DeleteBucket reference (its error examples); OSS responses in the Go SDK v2 tests.
     "NoSuchBucket": "0015-00000101",
@@ -23,6 +24,9 @@ EC_BY_CODE = {
     # An OSS response quoted by alibabacloud-oss-v2's and the C++ SDK v2's tests.
     "InvalidAccessKeyId": "0002-00000902",
     "InvalidObjectName": EC_KEY_TOO_LONG,
+    # OSS's error pages for AppendObject.
+    "PositionNotEqualToLength": "0026-00000016",
+    "ObjectNotAppendable": "0026-00000017",
 }
 
 

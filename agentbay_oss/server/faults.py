@@ -50,6 +50,10 @@ class FaultConfig:
             raise ValueError("latency_ms and throttle_delay_ms must be >= 0")
 
 
+class InjectedReset(Exception):
+    """The fault injector decided to drop this connection here."""
+
+
 @dataclass(frozen=True)
 class Decision:
     """What happens to one request."""

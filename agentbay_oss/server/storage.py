@@ -180,6 +180,13 @@ class Storage:
         os.replace(temp, self.blob_path(name))
         return name
 
+    def write_blob(self, data: bytes) -> str:
+        """A new blob holding `data` (small: written on the calling thread)."""
+        temp = self.new_temp()
+        with open(temp, "wb") as f:
+            f.write(data)
+        return self.commit_blob(temp)
+
     def link_blob(self, name: str) -> str:
         """A second name for an immutable blob (CopyObject), so each row owns its blobs."""
         new = uuid.uuid4().hex
@@ -253,6 +260,13 @@ class Storage:
         old = self._old_blobs(rec.bucket, rec.key)
         self.db.execute(_PUT, _object_row(rec))
         return old or []
+
+    def set_headers(self, bucket: str, key: str, headers: dict[str, str]) -> None:
+        """Replace an object's stored headers (its tags), leaving its bytes and times alone."""
+        self.db.execute(
+            "UPDATE objects SET headers=? WHERE bucket=? AND key=?",
+            (json.dumps(headers), bucket, key),
+        )
 
     def delete_object(self, bucket: str, key: str) -> list[str]:
         old = self._old_blobs(bucket, key)

@@ -86,7 +86,13 @@ IMPLEMENTED: Mapping[tuple[str, str, frozenset[str]], str] = {
     ("HEAD", OBJECT, frozenset({"objectMeta"})): "GetObjectMeta",
     ("GET", OBJECT, frozenset({"acl"})): "GetObjectAcl",
     ("PUT", OBJECT, frozenset({"acl"})): "PutObjectAcl",
+    ("GET", OBJECT, frozenset({"tagging"})): "GetObjectTagging",
+    ("PUT", OBJECT, frozenset({"tagging"})): "PutObjectTagging",
+    ("DELETE", OBJECT, frozenset({"tagging"})): "DeleteObjectTagging",
     ("POST", OBJECT, frozenset({"uploads"})): "InitiateMultipartUpload",
+    # Without its position an append still is one: it fails with InvalidArgument.
+    ("POST", OBJECT, frozenset({"append", "position"})): "AppendObject",
+    ("POST", OBJECT, frozenset({"append"})): "AppendObject",
     # A part upload missing one of its two parameters still is one: it fails with
     # InvalidArgument or NoSuchUpload, never as a PutObject.
     ("PUT", OBJECT, frozenset({"uploadId", "partNumber"})): "UploadPart",

@@ -1,25 +1,29 @@
-"""Server-side XML: build OSS response bodies, parse the few request bodies (sans-I/O).
+"""Server-side XML: the builders of OSS response bodies, and the parsers of the few request
+bodies (sans-I/O). Handlers compose answers from these builders, never from raw strings.
 
 Bodies are built by string joining (a 1,000-key listing costs microseconds) with
 escaping; request bodies are parsed with ElementTree after refusing DTDs, so no
-entity tricks reach the parser.
+entity tricks reach the parser. The client's parser (`agentbay_oss.protocol.xml`)
+reads what these build.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from .errors import OssError, invalid_argument, malformed_xml
+from .storage import ObjectRecord, PartRecord, UploadRecord
 
 XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
 MAX_PARTS = 10_000
 MAX_DELETE_KEYS = 1000
+OWNER = "local-oss-owner"  # the one owner of every bucket and object
 
 
 def iso8601(ts: float) -> str:
@@ -33,7 +37,22 @@ def enc(value: str, url: bool) -> str:
 
 
 def el(name: str, value: object) -> str:
+    """`<name>value</name>`, the value escaped."""
     return f"<{name}>{escape(str(value))}</{name}>"
+
+
+def node(name: str, *children: str) -> str:
+    """`<name>children</name>`, the children already built."""
+    return f"<{name}>{''.join(children)}</{name}>"
+
+
+def flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def quoted(etag: str) -> str:
+    """An ETag as OSS writes it, in headers and XML alike."""
+    return f'"{etag}"'
 
 
 def document(root: str, children: Iterable[str]) -> bytes:
@@ -53,8 +72,60 @@ def error_body(err: OssError, request_id: str, host: str) -> bytes:
     return document("Error", parts)
 
 
-def owner_xml(owner: str) -> str:
-    return f"<Owner>{el('ID', owner)}{el('DisplayName', owner)}</Owner>"
+# ---------------------------------------------------------------------------- answer fragments
+
+
+def owner_xml(owner: str = OWNER) -> str:
+    return node("Owner", el("ID", owner), el("DisplayName", owner))
+
+
+def acl_xml(grant: str) -> str:
+    return node("AccessControlList", el("Grant", grant))
+
+
+def bucket_fields(name: str, created: float, host: str, region: str) -> list[str]:
+    """What ListBuckets and GetBucketInfo both say about a bucket."""
+    return [
+        el("CreationDate", iso8601(created)), el("ExtranetEndpoint", host),
+        el("IntranetEndpoint", host), el("Location", f"oss-{region}"), el("Name", name),
+        el("Region", region), el("StorageClass", "Standard"),
+    ]  # fmt: skip
+
+
+def contents_xml(rec: ObjectRecord, url: bool, owner: bool) -> str:
+    """One object of a listing."""
+    return node(
+        "Contents", el("Key", enc(rec.key, url)), el("LastModified", iso8601(rec.mtime)),
+        el("ETag", quoted(rec.etag)), el("Type", rec.otype), el("Size", rec.size),
+        el("StorageClass", rec.headers.get("x-oss-storage-class", "Standard")),
+        owner_xml() if owner else "",
+    )  # fmt: skip
+
+
+def common_prefix_xml(prefix: str, url: bool) -> str:
+    return node("CommonPrefixes", el("Prefix", enc(prefix, url)))
+
+
+def upload_xml(up: UploadRecord, url: bool) -> str:
+    """One in-progress multipart upload of a ListMultipartUploads answer."""
+    return node(
+        "Upload", el("Key", enc(up.key, url)), el("UploadId", up.upload_id),
+        el("StorageClass", "Standard"), el("Initiated", iso8601(up.initiated)),
+    )  # fmt: skip
+
+
+def tagging_document(tags: list[tuple[str, str]]) -> bytes:
+    """A GetObjectTagging answer."""
+    items = [node("Tag", el("Key", k), el("Value", v)) for k, v in tags]
+    return document("Tagging", [node("TagSet", *items)])
+
+
+def part_xml(p: PartRecord) -> str:
+    """One part of a ListParts answer."""
+    return node(
+        "Part", el("PartNumber", p.number), el("LastModified", iso8601(p.mtime)),
+        el("ETag", quoted(p.etag)), el("HashCrc64ecma", p.crc), el("Size", p.size),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- request bodies
@@ -167,5 +238,18 @@ def parse_delete(body: bytes) -> tuple[list[str], bool]:
     return keys, quiet
 
 
-def list_section(tag: str, items: Sequence[str]) -> str:
-    return "".join(f"<{tag}>{item}</{tag}>" for item in items)
+def parse_tagging(body: bytes) -> list[tuple[str, str]]:
+    """The (key, value) pairs of a PutObjectTagging body, in order (checked later)."""
+    root = _parse(body)
+    if root.tag != "Tagging":
+        raise malformed_xml("root element must be Tagging")
+    tag_set = root.find("TagSet")
+    if tag_set is None:
+        raise malformed_xml("no TagSet element")
+    tags: list[tuple[str, str]] = []
+    for node_ in tag_set.findall("Tag"):
+        key, value = _text(node_, "Key"), _text(node_, "Value")
+        if key is None:
+            raise malformed_xml("each Tag needs a Key")
+        tags.append((key, value or ""))
+    return tags

@@ -12,7 +12,7 @@ import pytest
 from agentbay_oss.cli import main
 from agentbay_oss.protocol import keys
 from agentbay_oss.server import LocalOssServer
-from agentbay_oss.server import app as server_app
+from agentbay_oss.server import buckets as server_buckets
 
 NAMES = ["b", "ab", "abc", "my-bucket", "Bad_Name", "-abc", "abc-", "a" * 63, "a" * 64]
 
@@ -50,7 +50,7 @@ def test_create_bucket_and_put_bucket_follow_the_same_rule(tmp_path: Path) -> No
             srv.create_bucket("b")
         srv.create_bucket("bkt")
         # PutBucket answers InvalidBucketName by the very same pattern.
-        assert server_app._BUCKET_NAME is keys.OSS_BUCKET_NAME
+        assert server_buckets._BUCKET_NAME is keys.OSS_BUCKET_NAME
         auth = oss2.Auth("AK", "SK")
         oss2.Bucket(auth, srv.endpoint, "abc").create_bucket()
         names = [b.name for b in oss2.Service(auth, srv.endpoint).list_buckets().buckets]

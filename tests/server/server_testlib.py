@@ -18,13 +18,19 @@ PLAIN_AK, PLAIN_SK = "LTAI5tPlainKeyId", "plain-secret-value"
 
 
 def make_v2_client(
-    endpoint: str, ak: str, sk: str, token: str | None, version: str, region: str = "cn-hangzhou"
+    endpoint: str,
+    ak: str,
+    sk: str,
+    token: str | None,
+    version: str,
+    region: str = "cn-hangzhou",
+    path_style: bool = True,
 ) -> v2.Client:
     cfg = v2.config.load_default()
     cfg.credentials_provider = v2.credentials.StaticCredentialsProvider(ak, sk, token or "")
     cfg.region = region
     cfg.endpoint = endpoint
-    cfg.use_path_style = True
+    cfg.use_path_style = path_style
     cfg.signature_version = version
     cfg.retry_max_attempts = 1  # a conformance test wants the first answer, not a retry
     return v2.Client(cfg)

@@ -113,6 +113,21 @@ def test_secret_from_environment(tmp_path: Path) -> None:
         assert _stop(proc)[0] == 0
 
 
+def test_host_suffix_flag_serves_virtual_hosted_requests(tmp_path: Path) -> None:
+    proc, endpoint = _start(
+        ["--root", str(tmp_path), "--access-key-id", "A", "--access-key-secret", "S",
+         "--public-bucket", "vh-pub", "--host-suffix", "oss-cli.localhost"]
+    )  # fmt: skip
+    try:
+        port = endpoint.rsplit(":", 1)[1]
+        host = {"Host": f"vh-pub.oss-cli.localhost:{port}"}
+        assert http("PUT", f"{endpoint}/dir/k", b"virtual", host)[0] == 200
+        assert http("GET", f"{endpoint}/vh-pub/dir/k")[2] == b"virtual"  # path style too
+        assert http("GET", f"{endpoint}/dir/k", headers=host)[2] == b"virtual"
+    finally:
+        assert _stop(proc)[0] == 0
+
+
 @pytest.mark.parametrize(
     "args,needle",
     [

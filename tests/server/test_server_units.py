@@ -13,18 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from agentbay_oss.server.app import (
+from agentbay_oss.server.auth import _v4_timestamp
+from agentbay_oss.server.errors import OssError
+from agentbay_oss.server.faults import FaultConfig, FaultInjector
+from agentbay_oss.server.request import (
     RequestIds,
+    bucket_in_host,
     check_conditions,
     http_time,
-    operation,
     parse_range,
     parse_target,
     strict_unquote,
 )
-from agentbay_oss.server.auth import _v4_timestamp
-from agentbay_oss.server.errors import OssError
-from agentbay_oss.server.faults import FaultConfig, FaultInjector
+from agentbay_oss.server.routing import operation
 from agentbay_oss.server.storage import ObjectRecord, Storage
 
 
@@ -246,3 +247,26 @@ def test_storage_opens_a_root_from_before_inline_objects(tmp_path: Path) -> None
     assert new is not None and new.data == b"abc"
     assert s.get_object("b", "new", data=False) == ObjectRecord("b", "new", 3, "E", 1, 0.0, "t")
     s.close()
+
+
+@pytest.mark.parametrize(
+    "host,bucket",
+    [
+        ("b1.oss-test.localhost:8080", "b1"),
+        ("B1.OSS-TEST.localhost", "b1"),  # host names are case-insensitive
+        ("oss-test.localhost:8080", None),  # the suffix itself: path style (service, buckets)
+        ("xoss-test.localhost", None),  # not a subdomain
+        (".oss-test.localhost", None),
+        ("127.0.0.1:9000", None),
+        ("[::1]:9000", None),
+        ("b1.other.example", None),
+    ],
+)
+def test_bucket_in_host(host: str, bucket: str | None) -> None:
+    assert bucket_in_host(host, "oss-test.localhost") == bucket
+
+
+def test_parse_target_virtual_hosted() -> None:
+    assert parse_target("/dir/a%20b?acl", "bkt") == ("bkt", "dir/a b", [("acl", None)])
+    assert parse_target("/", "bkt") == ("bkt", "", [])
+    assert parse_target("//k", "bkt") == ("bkt", "/k", [])
