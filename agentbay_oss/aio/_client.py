@@ -443,7 +443,9 @@ class OssClient:
     def url(self, bucket: str, key: str, query: Sequence[tuple[str, str | None]] = ()) -> str:
         ep = self.endpoint
         path = "/" + quote(key, safe="/~")
-        if ep.path_style:
+        if not bucket:  # the service itself (ListBuckets)
+            url = f"{ep.scheme}://{ep.netloc}/"
+        elif ep.path_style:
             url = f"{ep.scheme}://{ep.netloc}/{bucket}{path}"
         else:
             url = f"{ep.scheme}://{bucket}.{ep.netloc}{path}"
@@ -487,6 +489,9 @@ class OssClient:
         async with self.core.open_url(
             method, self.url(bucket, key, query), h, data, where, ok, anonymous=False
         ) as r:
+            log.debug(
+                "%s %s: %d %s", method, where, r.status, r.headers.get("x-oss-request-id", "")
+            )
             if "x-oss-request-id" not in r.headers:
                 # OSS stamps every answer; without it a proxy or web page answered (its body
                 # must not be taken for an object or an upload receipt).

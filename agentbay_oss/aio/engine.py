@@ -13,6 +13,8 @@ is what a filesystem or a task runner wants. Get it from an initialised `AsyncOs
     await engine.copy(src, engine.object("b2", "k2"))
     async for page in engine.list_pages("b", "data/", delimiter="/"): ...
     await engine.delete("b", ["k1", "k2"])       # DeleteMultipleObjects, 1,000 a request
+    async for bucket in engine.list_buckets(): ...  # name, region, created
+    await engine.create_bucket("b"); await engine.delete_bucket("b")  # an empty one
 
 Every call takes an optional `progress` hook, as the `AsyncOss` methods do.
 """
@@ -25,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from ..models import TransferredObject
+from ..protocol import xml as oxml
+from ..protocol.keys import validate_bucket
 from ..protocol.metadata import object_headers
-from ..protocol.xml import ListPage
+from ..protocol.xml import BucketEntry, ListPage
 from ._client import ObjectMeta, OssClient
 from ._common import Progress, ProgressHook
 from ._copy import copy_object
@@ -155,6 +159,31 @@ class Engine:
             sent += len(batch)
         return sent
 
+    async def list_buckets(self, prefix: str = "") -> AsyncIterator[BucketEntry]:
+        """The account's buckets (GetService), in name order, a page of 1,000 at a time."""
+        marker = ""
+        while True:
+            query: list[tuple[str, str | None]] = [("max-keys", "1000")]
+            query += [("prefix", prefix)] if prefix else []
+            query += [("marker", marker)] if marker else []
+            _, _, body = await self._client.simple("GET", "", "", query=query)
+            page = oxml.parse_list_buckets(body)
+            for bucket in page.buckets:
+                yield bucket
+            if not page.is_truncated or page.next_marker == marker:
+                return
+            marker = page.next_marker
+
+    async def create_bucket(self, bucket: str) -> None:
+        """PutBucket with the service's defaults (storage class, ACL)."""
+        validate_bucket(bucket)
+        await self._client.simple("PUT", bucket, "")
+
+    async def delete_bucket(self, bucket: str) -> None:
+        """DeleteBucket: OSS refuses one that holds objects (ClientError BucketNotEmpty)."""
+        validate_bucket(bucket)
+        await self._client.simple("DELETE", bucket, "", ok=(200, 204))
+
 
 def _headers(
     target: Target,
@@ -173,6 +202,7 @@ def _headers(
 
 
 __all__ = [
+    "BucketEntry",
     "Engine",
     "Lease",
     "ListPage",

@@ -15,7 +15,9 @@ from functools import lru_cache
 
 from ..errors import InvalidInputError
 
-COMPARE_MODES = ("size_mtime", "size", "checksum")
+# "exists": the destination's copy is kept whatever it holds (cp --no-clobber); "always":
+# everything is sent (cp -r --dry-run lists what cp would send).
+COMPARE_MODES = ("size_mtime", "size", "checksum", "exists", "always")
 MTIME_META = "mtime"  # x-oss-meta-mtime: the source file's mtime in nanoseconds
 NS = 1_000_000_000
 
@@ -46,7 +48,9 @@ def decide(source: Entry | None, dest: Entry | None, compare: str) -> Action:
     """What a sync does with one relative key, from what the listings tell."""
     if source is None:
         return Action.DELETE
-    if dest is None or source.size != dest.size:
+    if compare == "exists":
+        return Action.SEND if dest is None else Action.SKIP
+    if compare == "always" or dest is None or source.size != dest.size:
         return Action.SEND
     if compare == "size":
         return Action.SKIP
@@ -65,7 +69,8 @@ def mtimes_match(source_ns: int, dest_ns: int | None, dest_seconds_only: bool) -
 def check_compare(compare: str) -> str:
     if compare not in COMPARE_MODES:
         raise InvalidInputError(
-            f"unknown compare mode {compare!r}", hint="use 'size_mtime', 'size' or 'checksum'"
+            f"unknown compare mode {compare!r}",
+            hint="use 'size_mtime', 'size', 'checksum', 'exists' or 'always'",
         )
     return compare
 

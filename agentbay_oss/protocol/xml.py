@@ -45,6 +45,20 @@ class ListPage:
 
 
 @dataclass(frozen=True)
+class BucketEntry:
+    name: str
+    region: str
+    created: datetime | None
+
+
+@dataclass(frozen=True)
+class BucketPage:
+    buckets: list[BucketEntry]
+    is_truncated: bool
+    next_marker: str
+
+
+@dataclass(frozen=True)
 class PartInfo:
     number: int
     etag: str
@@ -229,6 +243,28 @@ def parse_list_objects(body: bytes) -> ListPage:
         if not token:
             raise ProtocolError("listing is truncated but gives no way to continue")
     return ListPage(entries, prefixes, truncated, token)
+
+
+def parse_list_buckets(body: bytes) -> BucketPage:
+    """A ListAllMyBucketsResult page (GetService)."""
+    root = _root(body, "ListAllMyBucketsResult")
+    holders = _children(root, "Buckets")
+    buckets = [
+        BucketEntry(
+            name=_text(b, "Name"),
+            region=_text(b, "Region") or _text(b, "Location"),
+            created=_parse_time(_text(b, "CreationDate")),
+        )
+        for holder in holders
+        for b in _children(holder, "Bucket")
+    ]
+    truncated = _bool(_text(root, "IsTruncated", "false"))
+    marker = _text(root, "NextMarker")
+    if truncated and not marker:
+        marker = buckets[-1].name if buckets else ""
+        if not marker:
+            raise ProtocolError("the bucket list is truncated but gives no way to continue")
+    return BucketPage(buckets, truncated, marker)
 
 
 def parse_list_parts(body: bytes) -> ListPartsPage:
