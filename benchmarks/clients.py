@@ -18,9 +18,15 @@ in `with timer:`. Naming: `<family>-<variant>`:
   object: not seekable, size unknown) / `download_stream` into a pipe (`| sink`);
   `agentbay-iter` = `iter_object`, each chunk counted and folded into a CRC-64, then dropped;
   `v2-stream` = alibabacloud-oss-v2 `Uploader.upload_from` on the same pipe.
+- issue 15's `scale` rows: `agentbay-async` (directory upload / download) and
+  `agentbay-syncup-noop` / `agentbay-syncup-1pct`: `sync_upload` (compare size_mtime) onto the
+  seeded copy of the tree, with nothing changed / after the harness gave 1% of the files a
+  newer mtime. The `latency` rows: `agentbay-async`, `oss2-pool`, `v2-pool` (64 wide).
 
 Each client says which groups of workloads it runs in ("big": one big file, "files": a tree,
-"stream": the stream rows, "c1": the big file at concurrency 1) and in which directions.
+"stream": the stream rows, "c1": the big file at concurrency 1, "scale": a tree of up to
+millions of files, "latency" / "latency-c8": small files against a server with latency) and in
+which directions.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,10 +66,12 @@ class Ctx:
     src: Path  # the local file or directory (uploads read it, raw downloads know names from it)
     key: str  # object key (big) or prefix ending with "/" (files)
     dest: Path  # download target: a file path (big) or a fresh directory (files)
-    names: list[str]  # the data set's relative file names
+    names: list[str]  # the data set's relative file names (only for NEEDS_NAMES, else [])
     concurrency: int
     part_size: int
     work: Path
+    # Counts a client reports beside its timing (e.g. what a sync sent), in the RESULT line.
+    report: dict[str, Any] = field(default_factory=dict)
 
     @property
     def up(self) -> bool:
@@ -87,11 +95,13 @@ class Ctx:
 # the runner to check against the manifest; downloads to files are checked on disk.
 Client = Callable[[Ctx, TimerLike], Received | None]
 CLIENTS: dict[str, Client] = {}
-GROUPS = ("big", "files", "stream", "c1")
+GROUPS = ("big", "files", "stream", "c1", "scale", "latency", "latency-c8")
 # Which clients run in each group of workloads, in registration order.
 GROUP_CLIENTS: dict[str, list[str]] = {g: [] for g in GROUPS}
 # The directions each client runs in.
 DIRECTIONS: dict[str, tuple[str, ...]] = {}
+# The clients that need the data set's file names before the transfer (Ctx.names).
+NEEDS_NAMES = ("raw-1", "raw-n")
 
 
 def client(
@@ -160,7 +170,7 @@ def _ours(ctx: Ctx, timer: TimerLike, op: Callable[[AsyncOss], Awaitable[T]]) ->
     return asyncio.run(run())
 
 
-@client("big", "files", "stream", "c1")
+@client("big", "files", "stream", "c1", "scale", "latency", "latency-c8")
 def c_agentbay_async(ctx: Ctx, timer: TimerLike) -> None:
     def op(oss: AsyncOss) -> Awaitable[Any]:
         return (oss.upload if ctx.up else oss.download)(*_our_args(ctx))
@@ -222,6 +232,25 @@ def c_agentbay_iter(ctx: Ctx, timer: TimerLike) -> Received:
         return Received(size, crc)
 
     return _ours(ctx, timer, op)
+
+
+@client("scale", directions=("up",))
+def c_agentbay_syncup_noop(ctx: Ctx, timer: TimerLike) -> None:
+    """`sync_upload` of a tree the bucket already holds, nothing changed (compare size_mtime):
+    a listing merged with the walk, nothing sent."""
+    _sync_upload(ctx, timer)
+
+
+@client("scale", directions=("up",))
+def c_agentbay_syncup_1pct(ctx: Ctx, timer: TimerLike) -> None:
+    """The same after the harness gave 1% of the files a newer mtime: those 1% are sent."""
+    _sync_upload(ctx, timer)
+
+
+def _sync_upload(ctx: Ctx, timer: TimerLike) -> None:
+    result = _ours(ctx, timer, lambda oss: oss.sync_upload(ctx.bucket, ctx.key, str(ctx.src)))
+    _check(result, "sync_upload")
+    ctx.report |= {"sent": result.files, "skipped": result.skipped}
 
 
 # --- oss2 ---------------------------------------------------------------------------------
@@ -304,7 +333,7 @@ def c_oss2_loop(ctx: Ctx, timer: TimerLike) -> None:
     _oss2_many(ctx, timer, 1)
 
 
-@client("files")
+@client("files", "latency")
 def c_oss2_pool(ctx: Ctx, timer: TimerLike) -> None:
     _oss2_many(ctx, timer, ctx.concurrency)
 
@@ -312,10 +341,13 @@ def c_oss2_pool(ctx: Ctx, timer: TimerLike) -> None:
 # --- alibabacloud-oss-v2 ------------------------------------------------------------------
 
 
-def _v2_client(ctx: Ctx) -> Any:
+def _v2_client(ctx: Ctx, width: int = 1) -> Any:
     import alibabacloud_oss_v2 as oss
 
     cfg = oss.config.load_default()
+    if width > oss.defaults.DEFAULT_MAX_CONNECTIONS:
+        # v2's pool keeps 20 connections; a user running wider raises it (as for oss2).
+        cfg.http_client = oss.transport.RequestsHttpClient(max_connections=width)
     cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ctx.ak, ctx.sk, ctx.token)
     cfg.region = ctx.region
     cfg.endpoint = ctx.endpoint
@@ -374,7 +406,7 @@ def c_v2_stream(ctx: Ctx, timer: TimerLike) -> None:
 def _v2_many(ctx: Ctx, timer: TimerLike, width: int) -> None:
     import alibabacloud_oss_v2 as oss
 
-    c = _v2_client(ctx)
+    c = _v2_client(ctx, width)
 
     def put(item: tuple[str, str]) -> None:
         c.put_object_from_file(oss.PutObjectRequest(bucket=ctx.bucket, key=item[0]), item[1])
@@ -406,7 +438,7 @@ def c_v2_loop(ctx: Ctx, timer: TimerLike) -> None:
     _v2_many(ctx, timer, 1)
 
 
-@client("files")
+@client("files", "latency")
 def c_v2_pool(ctx: Ctx, timer: TimerLike) -> None:
     _v2_many(ctx, timer, ctx.concurrency)
 

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentbay_oss.protocol.crc64 import crc64
 
 CHUNK = 8 * 2**20
+PER_DIR = 1000  # files per directory of a nested tree
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A file (`big`) or a flat directory of files (`files`), as uploaded by every client."""
+    """A file (`big`) or a directory of files (`files`), as uploaded by every client."""
 
-    name: str  # the workload: "1gib", "small", "mid", "stream", "1gib-c1"
-    kind: str  # "big" (one file) or "files" (a directory)
+    name: str  # the workload: "1gib", "small", "mid", "stream", "1gib-c1", "scale", ...
+    kind: str  # "big" (one file) or "files" (a directory: flat, or nested for "scale")
     path: Path  # the file, or the directory
-    manifest: dict[str, tuple[int, int]]  # relative name -> (size, crc64)
+    manifest: dict[str, tuple[int, int]]  # relative path ('/'-separated) -> (size, crc64)
 
     @property
     def total_bytes(self) -> int:
@@ -89,15 +91,48 @@ def big_file(data_dir: Path, size: int, label: str = "1gib") -> Dataset:
     return _save(Dataset(label, "big", path, {name: (size, _write_random(path, size))}))
 
 
-def file_tree(data_dir: Path, label: str, count: int, size: int) -> Dataset:
-    """A flat directory of `count` files of `size` bytes, reused when already there."""
+def file_tree(
+    data_dir: Path, label: str, count: int, size: int, *, name: str | None = None
+) -> Dataset:
+    """A flat directory of `count` files of `size` bytes, reused when already there.
+    `name`: the workload using it (default `label`; workloads of the same shape share it)."""
     path = data_dir / f"{label}-{count}x{size}"
     path.mkdir(parents=True, exist_ok=True)
     want = {f"f{i:05d}.bin": size for i in range(count)}
-    ds = _load(label, "files", path, want)
+    ds = _load(name or label, "files", path, want)
     if ds is not None:
         return ds
     for stale in path.iterdir():
         stale.unlink()
     manifest = {rel: (size, _write_random(path / rel, size)) for rel in want}
-    return _save(Dataset(label, "files", path, manifest))
+    return _save(Dataset(name or label, "files", path, manifest))
+
+
+def nested_tree(
+    data_dir: Path, name: str, count: int, size: int, per_dir: int = PER_DIR
+) -> Dataset:
+    """`count` files of `size` bytes, `per_dir` to a directory (`d0000/f000.bin`, ...), as
+    real trees of millions of files are laid out (a walker holds one directory's sorted
+    entries at a time). Reused when already there. Written directly, without a temp file
+    and rename: the manifest, written last, is what marks the tree complete."""
+    path = data_dir / f"tree-{count}x{size}"
+    want = {_tree_name(i, per_dir): size for i in range(count)}
+    ds = _load(name, "files", path, want)
+    if ds is not None:
+        return ds
+    Dataset(name, "files", path, {}).manifest_path.unlink(missing_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
+    manifest: dict[str, tuple[int, int]] = {}
+    for i, rel in enumerate(want):
+        if i % per_dir == 0:
+            (path / rel).parent.mkdir(parents=True)
+        data = os.urandom(size)
+        with open(path / rel, "wb", buffering=0) as f:
+            f.write(data)
+        manifest[rel] = (size, crc64(data))
+    return _save(Dataset(name, "files", path, manifest))
+
+
+def _tree_name(i: int, per_dir: int) -> str:
+    digits = len(str(per_dir - 1))
+    return f"d{i // per_dir:04d}/f{i % per_dir:0{digits}d}.bin"

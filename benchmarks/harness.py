@@ -7,7 +7,9 @@ clients (the order rotates every run) so a slow spell on the machine hits all of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import random
 import re
@@ -18,11 +20,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks import profiling, report
 from benchmarks.clients import CLIENTS, DIRECTIONS, GROUP_CLIENTS
-from benchmarks.data import Dataset, big_file, file_tree
+from benchmarks.data import PER_DIR, Dataset, big_file, file_tree, nested_tree
 from benchmarks.serverproc import ServerProcess
 
 ROOT = Path(__file__).resolve().parent
@@ -30,17 +32,38 @@ REPO = ROOT.parent
 AK, SK, TOKEN = "bench-ak", "bench-sk-not-a-secret", "bench-sts-token"
 REGION = "cn-hangzhou"
 BUCKET, PUBLIC = "bench", "bench-public"
-# Each workload: the group of clients that run it (see clients.py) and its concurrency
-# (None: --concurrency). `stream` moves a file of --stream-size through pipes and compares it
-# with the same file uploaded / downloaded by agentbay-async; `1gib-c1` is the 1gib file at
-# concurrency 1, agentbay-async against raw-1.
-WORKLOADS: dict[str, tuple[str, int | None]] = {
-    "1gib": ("big", None),
-    "small": ("files", None),
-    "mid": ("files", None),
-    "stream": ("stream", None),
-    "1gib-c1": ("c1", 1),
+
+
+class Workload(NamedTuple):
+    group: str  # the clients that run it (clients.GROUP_CLIENTS)
+    concurrency: int | None = None  # None: --concurrency
+    slow: bool = False  # against the second server, the one with --latency-ms
+
+
+# `stream` moves a file of --stream-size through pipes and compares it with the same file
+# uploaded / downloaded by agentbay-async; `1gib-c1` is the 1gib file at concurrency 1,
+# agentbay-async against raw-1. issue 15: `scale` is a tree of --scale-count 1 KiB files
+# (directory upload, download, a no-op sync_upload and one after 1% changed), `scale-ref` the
+# same at a tenth of the count (files/s must not drop with size); `latency` is
+# --latency-count 4 KiB files at concurrency 64 against a server that delays every request
+# by --latency-ms, `latency-c8` the same at concurrency 8 (CPU per file).
+WORKLOADS: dict[str, Workload] = {
+    "1gib": Workload("big"),
+    "small": Workload("files"),
+    "mid": Workload("files"),
+    "stream": Workload("stream"),
+    "1gib-c1": Workload("c1", 1),
+    "scale": Workload("scale"),
+    "scale-ref": Workload("scale"),
+    "latency": Workload("latency", 64, slow=True),
+    "latency-c8": Workload("latency-c8", 8, slow=True),
 }
+# What a run without --workloads measures (issue 15's rows are asked for by name).
+DEFAULT_WORKLOADS = ["1gib", "small", "mid", "stream", "1gib-c1"]
+ISSUE_15 = ["scale", "scale-ref", "latency", "latency-c8"]
+# The sync_upload clients of `scale` (clients.py), and the share of files the harness gives
+# a newer mtime before each: the server must then hold exactly those as rewritten.
+SYNC_CHANGES = {"agentbay-syncup-noop": 0.0, "agentbay-syncup-1pct": 0.01}
 # Downloaded trees of this many files or more are deleted at the end, not after each run:
 # the benchmark disk is ext4 without a journal, where creating a file soon after thousands
 # were deleted costs ~100 us more (find_inode_bit checks every recently freed inode's dtime;
@@ -69,7 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="64 MiB (big file and stream), 1,000 small files, 1 run",
     )
     p.add_argument("--runs", type=int, help="runs per measurement (default 3, --quick 1)")
-    p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
+    p.add_argument(
+        "--workloads",
+        nargs="+",
+        choices=list(WORKLOADS),
+        default=DEFAULT_WORKLOADS,
+        help=f"default: {' '.join(DEFAULT_WORKLOADS)}; issue 15's: {' '.join(ISSUE_15)}",
+    )
     p.add_argument("--clients", nargs="+", choices=sorted(CLIENTS), help="default: all")
     p.add_argument("--directions", nargs="+", choices=["up", "down"], default=["up", "down"])
     p.add_argument("--concurrency", type=int, default=8)
@@ -80,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-size", type=parse_size, help="override (default 2GiB, --quick 64MiB)")
     p.add_argument("--small-count", type=int, help="override (default 10000, --quick 1000)")
     p.add_argument("--mid-count", type=int, help="override (default 200)")
+    p.add_argument(
+        "--scale-count",
+        type=int,
+        help="files of 1 KiB in `scale` (default 200000, --quick 20000; `scale-ref`: a tenth)",
+    )
+    p.add_argument(
+        "--latency-count",
+        type=int,
+        help="files of 4 KiB in `latency` / `latency-c8` (default 10000, --quick 1000)",
+    )
+    p.add_argument(
+        "--latency-ms", type=int, default=20, help="the latency workloads' server delay (20)"
+    )
     p.add_argument("--work", type=Path, default=ROOT / ".work", help="data and scratch")
     p.add_argument("--results", type=Path, default=ROOT / "RESULTS.md", help="append here")
     p.add_argument("--no-record", action="store_true", help="print only, do not append")
@@ -158,6 +200,9 @@ class Bench:
                 _retry(b.put_object_from_file, f"src/{ds.path.name}", str(ds.path))
                 continue
             prefix = f"src/{ds.path.name}/"
+            if WORKLOADS[ds.name].group == "scale":
+                self.seed_tree(ds, name, prefix)
+                continue
             with ThreadPoolExecutor(16) as pool:
                 list(
                     pool.map(
@@ -167,6 +212,36 @@ class Bench:
                         ds.manifest,
                     )
                 )
+
+    def seed_tree(self, ds: Dataset, bucket: str, prefix: str) -> None:
+        """A tree of up to millions of files, seeded with our own directory upload: oss2's
+        16 threads managed 230 files/s in a trial (loaded machine), longer than all of the
+        measurements at 200,000 files. It cannot hide a fault of our client: downloads are
+        checked against the manifest, taken from the local files when they were generated."""
+        import asyncio
+
+        from agentbay_oss.aio import AsyncAgentBay
+
+        async def run() -> None:
+            created = await AsyncAgentBay(config={"concurrency": 16}).create()
+            session = created.session
+            try:
+                init = await session.oss.env_init(
+                    access_key_id=AK,
+                    access_key_secret=SK,
+                    securityToken=TOKEN,
+                    endpoint=self.endpoint,
+                    region=REGION,
+                )
+                if not init.success:
+                    raise RuntimeError(f"seeding: {init.error_message}")
+                done = await session.oss.upload(bucket, prefix.rstrip("/"), str(ds.path))
+                if not done.success or done.files != ds.files:
+                    raise RuntimeError(f"seeding {ds.path}: {done.error_message or done.files}")
+            finally:
+                await session.delete()
+
+        asyncio.run(run())
 
     def verify_upload(self, ds: Dataset, bucket: str, key: str) -> str:
         """Check what a client uploaded: sizes of all objects, CRC64 of the big one / a sample."""
@@ -213,12 +288,15 @@ class Bench:
     def measure(self, ds: Dataset, client: str, direction: str, run: int) -> dict[str, Any]:
         raw = client.startswith("raw-")
         bucket = PUBLIC if raw else BUCKET
-        concurrency = WORKLOADS[ds.name][1] or self.a.concurrency
+        concurrency = WORKLOADS[ds.name].concurrency or self.a.concurrency
         up_prefix = f"up/{client}/{ds.name}/r{run}/"
+        sync_share = SYNC_CHANGES.get(client)
         if ds.kind == "big":
             key = up_prefix + ds.path.name if direction == "up" else f"src/{ds.path.name}"
+        elif direction == "up" and sync_share is None:
+            key = f"{up_prefix}{ds.path.name}/"
         else:
-            key = f"{up_prefix}{ds.path.name}/" if direction == "up" else f"src/{ds.path.name}/"
+            key = f"src/{ds.path.name}/"  # downloads, and syncs onto the seeded copy
         dest = self.a.work / "dl" / f"{client}-{ds.name}-r{run}"
         shutil.rmtree(dest, ignore_errors=True)
         if ds.kind == "big":
@@ -244,6 +322,8 @@ class Bench:
                 self.server.proc.pid, self.a.profile / f"{name}.server.txt"
             )
             time.sleep(0.5)  # let py-spy attach before the transfer starts
+        if sync_share is not None:
+            since, changed = self.change_files(ds, sync_share, run)
         cpu0 = self.server.cpu_seconds()
         try:
             proc = subprocess.run(
@@ -263,7 +343,13 @@ class Bench:
             top = profiling.summarize(self.a.profile / f"{name}.client.txt")
             top += profiling.summarize(self.a.profile / f"{name}.server.txt")
             (self.a.profile / f"{name}.top.txt").write_text(top)
-        if direction == "up":
+        if sync_share is not None:
+            if rec.get("ok"):
+                try:
+                    rec["verified"] = self.verify_sync(ds, key, since, changed, rec)
+                except Exception as e:
+                    rec |= {"ok": False, "error": f"sync verification: {e}"}
+        elif direction == "up":
             if rec.get("ok"):
                 try:
                     rec["verified"] = self.verify_upload(ds, bucket, key)
@@ -279,6 +365,50 @@ class Bench:
         os.sync()
         self.quiesce()
         return rec
+
+    def change_files(self, ds: Dataset, share: float, run: int) -> tuple[int, list[str]]:
+        """Before a sync_upload: give `share` of the files (a different slice each run) a
+        newer mtime, content unchanged. Returns the first whole second after every earlier
+        write (what the sync rewrites has a Last-Modified from then on) and the files."""
+        since = math.floor(time.time()) + 1
+        time.sleep(max(0.0, since - time.time()))
+        names = sorted(ds.manifest)
+        step = round(1 / share) if share else 0
+        changed = names[run % step :: step] if step else []
+        now = time.time_ns()
+        for rel in changed:
+            os.utime(ds.path / rel, ns=(now, now))
+        return since, changed
+
+    def verify_sync(
+        self, ds: Dataset, prefix: str, since: int, changed: list[str], rec: dict[str, Any]
+    ) -> str:
+        """At the server, exactly the changed files were rewritten (the objects with a
+        Last-Modified from `since` on), and the client's counts say the same."""
+        import oss2
+
+        b = self.buckets[BUCKET]
+        listed = _retry(
+            lambda: {
+                o.key
+                for o in oss2.ObjectIteratorV2(b, prefix=prefix, max_keys=1000)
+                if o.last_modified >= since
+            }
+        )
+        want = {prefix + rel for rel in changed}
+        if listed != want:
+            extra, missing = sorted(listed - want)[:2], sorted(want - listed)[:2]
+            raise RuntimeError(
+                f"server: {len(listed)} objects rewritten, want {len(want)};"
+                f" missing {missing}, unexpected {extra}"
+            )
+        if (rec.get("sent"), rec.get("skipped")) != (len(want), ds.files - len(want)):
+            raise RuntimeError(
+                f"client: sent {rec.get('sent')}, skipped {rec.get('skipped')};"
+                f" want {len(want)}, {ds.files - len(want)}"
+            )
+        rec["rewritten"] = len(listed)
+        return f"server: {len(listed)} of {ds.files} objects rewritten"
 
     def delete_deferred(self) -> None:
         for d in self.deferred:
@@ -299,7 +429,7 @@ class Bench:
 
 
 def _clients_for(ds: Dataset, wanted: list[str] | None) -> list[str]:
-    pool = GROUP_CLIENTS[WORKLOADS[ds.name][0]]
+    pool = GROUP_CLIENTS[WORKLOADS[ds.name].group]
     return [c for c in pool if wanted is None or c in wanted]
 
 
@@ -315,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     stream_size = a.stream_size or (64 * 2**20 if a.quick else 2 * 2**30)
     small_count = a.small_count or (1000 if a.quick else 10_000)
     mid_count = a.mid_count or 200
+    scale_count = a.scale_count or (20_000 if a.quick else 200_000)
+    latency_count = a.latency_count or (1000 if a.quick else 10_000)
     a.work = a.work.resolve()
     if a.nice:
         os.nice(a.nice)  # inherited by the server and every client child
@@ -339,40 +471,56 @@ def main(argv: list[str] | None = None) -> int:
             datasets.append(big_file(data_dir, stream_size, w))
         elif w == "small":
             datasets.append(file_tree(data_dir, "small", small_count, 4 * 2**10))
-        else:
+        elif w == "mid":
             datasets.append(file_tree(data_dir, "mid", mid_count, 2**20))
+        elif w in ("scale", "scale-ref"):
+            count = scale_count if w == "scale" else max(1, scale_count // 10)
+            datasets.append(nested_tree(data_dir, w, count, 2**10))
+        else:  # latency, latency-c8: the small files' shape (shared with `small` if equal)
+            datasets.append(file_tree(data_dir, "small", latency_count, 4 * 2**10, name=w))
     print(f"# data ready in {time.monotonic() - t0:.1f}s", flush=True)
 
-    root = a.work / "server-root"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
     for d in ("dl", "scratch"):
         shutil.rmtree(a.work / d, ignore_errors=True)
-    (a.work / "server.log").write_text("")
-    server = ServerProcess(
-        root,
-        ak=AK,
-        sk=SK,
-        token=TOKEN,
-        region=REGION,
-        buckets=[BUCKET],
-        public_buckets=[PUBLIC],
-        fail_rate=a.fail_rate,
-        reset_rate=a.reset_rate,
-        log=a.work / "server.log",
-    )
     records: list[dict[str, Any]] = []
-    with server:
-        bench = Bench(a, server.endpoint, server)
-        bench.create_buckets()
+    roots: list[Path] = []
+    with contextlib.ExitStack() as stack:
+        # One server for the loopback workloads, another with --latency-ms for the slow ones.
+        benches: dict[bool, Bench] = {}
+        for slow in sorted({WORKLOADS[ds.name].slow for ds in datasets}):
+            tag = "-latency" if slow else ""
+            roots.append(a.work / f"server-root{tag}")
+            shutil.rmtree(roots[-1], ignore_errors=True)
+            roots[-1].mkdir(parents=True)
+            (a.work / f"server{tag}.log").write_text("")
+            server = ServerProcess(
+                roots[-1],
+                ak=AK,
+                sk=SK,
+                token=TOKEN,
+                region=REGION,
+                buckets=[BUCKET],
+                public_buckets=[PUBLIC],
+                fail_rate=a.fail_rate,
+                reset_rate=a.reset_rate,
+                latency_ms=a.latency_ms if slow else 0,
+                log=a.work / f"server{tag}.log",
+            )
+            stack.enter_context(server)
+            benches[slow] = Bench(a, server.endpoint, server)
+            benches[slow].create_buckets()
         t1 = time.monotonic()
         for ds in datasets:
+            bench = benches[WORKLOADS[ds.name].slow]
             bench.seed(ds, _buckets_for(_clients_for(ds, a.clients)))
         os.sync()  # the seeded GiBs must not be written back during the first measurement
-        bench.quiesce()
-        print(f"# server {server.endpoint}, seeded in {time.monotonic() - t1:.1f}s", flush=True)
+        for bench in benches.values():
+            bench.quiesce()
+        where = ", ".join(b.endpoint for b in benches.values())
+        print(f"# server {where}, seeded in {time.monotonic() - t1:.1f}s", flush=True)
         for run in range(runs):
             for ds in datasets:
+                bench = benches[WORKLOADS[ds.name].slow]
                 clients = _clients_for(ds, a.clients)
                 k = run % max(1, len(clients))
                 clients = clients[k:] + clients[:k]
@@ -381,8 +529,10 @@ def main(argv: list[str] | None = None) -> int:
                         rec = bench.measure(ds, c, direction, run)
                         records.append(rec)
                         print(report.progress_line(rec), flush=True)
-        bench.delete_deferred()
-    shutil.rmtree(root, ignore_errors=True)
+        for bench in benches.values():
+            bench.delete_deferred()
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)
 
     settings = {
         "runs": runs,
@@ -392,6 +542,11 @@ def main(argv: list[str] | None = None) -> int:
         "stream_size": stream_size,
         "small_count": small_count,
         "mid_count": mid_count,
+        "workloads": list(a.workloads),
+        "scale_count": scale_count,
+        "scale_per_dir": PER_DIR,
+        "latency_count": latency_count,
+        "latency_ms": a.latency_ms,
         "fail_rate": a.fail_rate,
         "reset_rate": a.reset_rate,
         "elapsed": time.monotonic() - t0,

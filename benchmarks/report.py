@@ -64,7 +64,7 @@ def _mib(n: int) -> str:
 
 
 def progress_line(r: dict[str, Any]) -> str:
-    head = f"{r['workload']:>5} {r['direction']:>4} {r['client']:<15} run {r['run']}"
+    head = f"{r['workload']:>10} {r['direction']:>4} {r['client']:<20} run {r['run']}"
     if not r.get("ok"):
         return f"{head}  FAILED: {r.get('error')}"
     s = r["seconds"]
@@ -91,7 +91,16 @@ class Row:
         self.mbps = self.fps = self.cpu_per_gb = self.server_cpu_per_gb = 0.0
         self.mbps_min = self.mbps_max = 0.0
         self.rss_mib = 0.0
+        self.files = self.concurrency = 0
+        self.seconds = self.cpu_per_file = 0.0
+        # What the server shows a sync rewrote, per run (issue 15's sync rows).
+        self.rewritten = sorted({int(r["rewritten"]) for r in ok if "rewritten" in r})
         if ok:
+            self.files, self.concurrency = ok[0]["files"], ok[0].get("concurrency", 0)
+            self.seconds = statistics.median(r["seconds"] for r in ok)
+            self.cpu_per_file = statistics.median(
+                (r["cpu_user"] + r["cpu_sys"]) / r["files"] for r in ok
+            )
             speeds = [r["bytes"] / MB / r["seconds"] for r in ok]
             self.mbps = statistics.median(speeds)
             self.mbps_min, self.mbps_max = min(speeds), max(speeds)
@@ -167,7 +176,7 @@ def _target(label: str, need: float, got: float | None, what: str) -> Target:
 
 
 def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) -> str:
-    """issue 5's and issue 13's target rows, computed from the numbers (never asserted)."""
+    """issues 5, 13 and 15's target rows, computed from the numbers (never asserted)."""
     rows_: list[Target] = []
     t = table
 
@@ -197,6 +206,8 @@ def targets(table: dict[tuple[str, str, str], Row], settings: dict[str, Any]) ->
         rows_.append(_target(lbl, 2.0, ratio(t, "small", d, "v2-pool"), "oss-v2 pool"))
     bound = 64 + settings["concurrency"] * settings["part_size"] / 2**20
     rows_ += _stream_targets(t, bound)
+    rows_ += _scale_targets(t)
+    rows_ += _latency_targets(t, settings)
     ours = [r for r in t.values() if r.ok and r.client.startswith("agentbay-")]
     if ours:
         worst = max(ours, key=lambda r: r.rss_mib)
@@ -265,6 +276,110 @@ def _stream_targets(t: dict[tuple[str, str, str], Row], bound: float) -> list[Ta
     return out
 
 
+# issue 15, workload `scale`: (client, direction, label)
+SCALE_ROWS = (
+    ("agentbay-async", "up", "directory upload"),
+    ("agentbay-async", "down", "directory download"),
+    ("agentbay-syncup-noop", "up", "sync_upload, nothing changed"),
+    ("agentbay-syncup-1pct", "up", "sync_upload, 1% changed"),
+)
+NOOP_SYNC_FILES, NOOP_SYNC_SECONDS = 1_000_000, 60.0
+SCALE_RSS_MIB = 128  # the issue's bound, whatever the part size
+
+
+def _scale_targets(t: dict[tuple[str, str, str], Row]) -> list[Target]:
+    """issue 15's scale rows (only when `scale` or `scale-ref` ran): peak RSS and files/s
+    at the full count against a tenth of it, the no-op sync's time at 1,000,000 files
+    (extrapolated when fewer ran), and what the 1% sync rewrote at the server."""
+    if not any(w in ("scale", "scale-ref") for w, _, _ in t):
+        return []
+    out: list[Target] = []
+    for c, d, label in SCALE_ROWS:
+        row, ref = t.get(("scale", d, c)), t.get(("scale-ref", d, c))
+        lbl = f"scale: {label}"
+        if row is None or not row.ok:
+            out.append((lbl, f"peak RSS <= {SCALE_RSS_MIB} MiB", "n/a", "not measured"))
+        else:
+            verdict = "met" if row.rss_mib <= SCALE_RSS_MIB else "MISSED"
+            got = f"{row.rss_mib:.0f} MiB at {row.files:,} files"
+            out.append((lbl, f"peak RSS <= {SCALE_RSS_MIB} MiB", got, verdict))
+        need = "files/s >= 0.9x at a tenth of the files"
+        if row is None or ref is None or not row.ok or not ref.ok:
+            out.append((lbl, need, "n/a", "not measured"))
+        else:
+            r = row.fps / ref.fps
+            got = f"{r:.2f}x ({row.fps:,.0f} at {row.files:,} vs {ref.fps:,.0f} at {ref.files:,})"
+            out.append((lbl, need, got, "met" if r >= 0.9 else "MISSED"))
+    noop = t.get(("scale", "up", "agentbay-syncup-noop"))
+    lbl = f"scale: no-op sync_upload of {NOOP_SYNC_FILES:,} files"
+    need = f"< {NOOP_SYNC_SECONDS:g} s"
+    if noop is None or not noop.ok:
+        out.append((lbl, need, "n/a", "not measured"))
+    elif noop.files >= NOOP_SYNC_FILES:
+        verdict = "met" if noop.seconds < NOOP_SYNC_SECONDS else "MISSED"
+        out.append((lbl, need, f"{noop.seconds:.1f} s", verdict))
+    else:
+        est = noop.seconds * NOOP_SYNC_FILES / noop.files
+        got = f"{noop.seconds:.1f} s at {noop.files:,}; {est:.0f} s extrapolated linearly"
+        verdict = "met (extrapolated)" if est < NOOP_SYNC_SECONDS else "MISSED (extrapolated)"
+        out.append((lbl, need, got, verdict))
+    one = t.get(("scale", "up", "agentbay-syncup-1pct"))
+    lbl = "scale: sync_upload, 1% changed"
+    need = "sends exactly the 1% (server)"
+    if one is None or not one.ok or not one.rewritten:
+        out.append((lbl, need, "n/a" if one is None else "FAILED", "not measured"))
+    else:
+        # A run whose server count differed failed its verification and is not in the row.
+        got = f"{'/'.join(f'{n:,}' for n in one.rewritten)} of {one.files:,} rewritten"
+        out.append((lbl, need, got, "met"))
+    return out
+
+
+def _latency_targets(t: dict[tuple[str, str, str], Row], settings: dict[str, Any]) -> list[Target]:
+    """issue 15's latency rows (only when `latency` ran): files/s against concurrency /
+    latency, the peers' pools of the same width, and CPU per file against concurrency 8."""
+    if not any(w == "latency" for w, _, _ in t):
+        return []
+    out: list[Target] = []
+    latency = settings.get("latency_ms", 20) / 1000
+    for d, name in (("up", "upload"), ("down", "download")):
+        lbl = f"latency {name}"
+        row, c8 = t.get(("latency", d, REF)), t.get(("latency-c8", d, REF))
+        if row is None or not row.ok:
+            out.append((lbl, ">= 0.8x concurrency / latency", "n/a", "not measured"))
+            continue
+        limit = row.concurrency / latency
+        r = row.fps / limit
+        got = f"{r:.2f}x ({row.fps:,.0f} of {limit:,.0f} files/s)"
+        out.append((lbl, ">= 0.8x concurrency / latency", got, "met" if r >= 0.8 else "MISSED"))
+        peers = [(p, t.get(("latency", d, p))) for p in ("oss2-pool", "v2-pool")]
+        seen = [
+            f"{row.fps / p.fps:.2f}x {name_} ({p.fps:,.0f})" for name_, p in peers if p and p.ok
+        ]
+        if seen:
+            out.append((lbl, "(vs peers' pools, same width)", ", ".join(seen), "-"))
+        need = "CPU/file <= at concurrency 8"
+        if c8 is None or not c8.ok:
+            out.append((lbl, need, "n/a", "not measured"))
+        else:
+            a, b = row.cpu_per_file * 1e6, c8.cpu_per_file * 1e6
+            verdict = "met" if a <= b else "MISSED"
+            out.append((lbl, need, f"{a:.0f} vs {b:.0f} us ({a / b:.2f}x)", verdict))
+    return out
+
+
+def _issue15_settings(settings: dict[str, Any]) -> str:
+    ran = settings.get("workloads", ())
+    out = ""
+    if "scale" in ran or "scale-ref" in ran:
+        n = settings["scale_count"]
+        out += f", scale = {n:,} x 1 KiB ({settings['scale_per_dir']:,} a directory)"
+        out += f", scale-ref = {max(1, n // 10):,} of them"
+    if "latency" in ran or "latency-c8" in ran:
+        out += f", latency = {settings['latency_count']:,} x 4 KiB at {settings['latency_ms']} ms"
+    return out
+
+
 def render(
     records: list[dict[str, Any]],
     settings: dict[str, Any],
@@ -285,7 +400,8 @@ def render(
         f" {_mib(settings['part_size'])}, median of {settings['runs']} run(s); 1gib ="
         f" {_mib(settings['big_size'])}, small = {settings['small_count']} x 4 KiB,"
         f" mid = {settings['mid_count']} x 1 MiB,"
-        f" stream = {_mib(settings['stream_size'])}{faults}; took {settings['elapsed']:.0f}s;"
+        f" stream = {_mib(settings['stream_size'])}{_issue15_settings(settings)}{faults};"
+        f" took {settings['elapsed']:.0f}s;"
         f" load at end {settings.get('load_end', '?')}"
         + (f"; ran at nice {settings['nice']}" if settings.get("nice") else ""),
         "- MB/s = 10^6 bytes/s. Ratio > 1: agentbay-async is faster. RSS: peak over runs of the"
@@ -294,7 +410,7 @@ def render(
         "",
         results_table(table),
         "",
-        "Targets (issues 5 and 13), computed from the table above:",
+        "Targets (issues 5, 13 and 15), computed from the table above:",
         "",
         targets(table, settings),
         "",

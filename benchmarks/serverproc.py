@@ -27,6 +27,7 @@ class ServerProcess:
         public_buckets: list[str],
         fail_rate: float = 0.0,
         reset_rate: float = 0.0,
+        latency_ms: int = 0,
         log: Path | None = None,
     ) -> None:
         # BENCH_SERVER_MODULE: measure against another server build (same CLI flags).
@@ -42,6 +43,8 @@ class ServerProcess:
             self.cmd += ["--fail-rate", str(fail_rate)]
         if reset_rate:
             self.cmd += ["--reset-rate", str(reset_rate)]
+        if latency_ms:
+            self.cmd += ["--latency-ms", str(latency_ms)]
         self.log_path = log
         self.endpoint = ""
         self.proc: subprocess.Popen[str] | None = None

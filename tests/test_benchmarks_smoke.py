@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
+from benchmarks.report import REF
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,11 +30,15 @@ def _smoke(tmp_path: Path, *args: str) -> tuple[list[dict[str, Any]], str]:
     ]
     assert proc.returncode == 0, (failed, proc.stdout[-2000:], proc.stderr[-2000:])
     assert not failed
-    # Downloads were checked byte for byte in the child, uploads by the harness.
-    assert all(r["verified"].startswith("size+crc64") for r in records)
-    # Nothing left behind: downloads and the server's root are removed.
+    # Downloads were checked byte for byte in the child, uploads by the harness, syncs by
+    # what the server shows rewritten.
+    syncs = {r["client"] for r in records if r["verified"].startswith("server: ")}
+    assert syncs <= {"agentbay-syncup-noop", "agentbay-syncup-1pct"}
+    assert all(r["verified"].startswith("size+crc64") for r in records if r["client"] not in syncs)
+    # Nothing left behind: downloads and the servers' roots are removed.
     assert not any((tmp_path / "work" / "dl").rglob("*.bin"))
     assert not (tmp_path / "work" / "server-root").exists()
+    assert not (tmp_path / "work" / "server-root-latency").exists()
     return records, results.read_text()
 
 
@@ -51,7 +56,7 @@ def test_harness_smoke_run(tmp_path: Path) -> None:
     want = {("1gib", d, c) for d in ("up", "down") for c in big}
     want |= {("small", d, c) for d in ("up", "down") for c in small}
     assert seen == want
-    assert "| workload | dir | client |" in text and "Targets (issues 5 and 13)" in text
+    assert "| workload | dir | client |" in text and "Targets (issues 5, 13 and 15)" in text
     assert "FAILED" not in text
 
 
@@ -77,6 +82,32 @@ def test_harness_smoke_stream_and_concurrency_1(tmp_path: Path) -> None:
     for label in report.STREAM_ROWS:
         assert f"| {label[2]} | >= {label[3]:g}x agentbay-async, file |" in text
     assert "| 1 GiB download at concurrency 1 | >= 0.8x raw-1 |" in text
+    assert "FAILED" not in text
+
+
+def test_harness_smoke_scale_and_latency(tmp_path: Path) -> None:
+    """issue 15's rows at tiny sizes: a nested tree's upload, download and two sync_uploads
+    (what the 1% one rewrote is checked at the server), and the latency rows against the
+    second server, the one with --latency-ms."""
+    records, text = _smoke(
+        tmp_path,
+        *("--workloads", "scale", "latency", "--scale-count", "300", "--latency-count", "20"),
+        *("--latency-ms", "5", "--clients", "agentbay-async", "agentbay-syncup-noop"),
+        *("agentbay-syncup-1pct", "v2-pool"),
+    )
+    seen = {(r["workload"], r["direction"], r["client"]) for r in records}
+    want = {("scale", d, "agentbay-async") for d in ("up", "down")}
+    want |= {("scale", "up", "agentbay-syncup-noop"), ("scale", "up", "agentbay-syncup-1pct")}
+    want |= {("latency", d, c) for d in ("up", "down") for c in ("agentbay-async", "v2-pool")}
+    assert seen == want
+    by_client = {r["client"]: r for r in records if r["workload"] == "scale"}
+    for client, n in (("agentbay-syncup-noop", 0), ("agentbay-syncup-1pct", 3)):
+        got = by_client[client]
+        assert (got["rewritten"], got["sent"], got["skipped"]) == (n, n, 300 - n)
+    assert {r["concurrency"] for r in records if r["workload"] == "latency"} == {64}
+    row = "| scale: sync_upload, 1% changed | sends exactly the 1% (server) | 3 of 300 rewritten |"
+    assert row in text
+    assert "| latency upload | >= 0.8x concurrency / latency |" in text
     assert "FAILED" not in text
 
 
@@ -138,3 +169,44 @@ def test_report_stream_and_concurrency_1_targets() -> None:
     )
     assert "| 1 GiB download at concurrency 1 | >= 0.8x raw-1 | 0.50x | MISSED |" in lines
     assert "| 1 GiB upload at concurrency 1 | >= 0.8x raw-1 | n/a | not measured |" in lines
+
+
+def test_report_issue_15_targets() -> None:
+    n = 1000
+    recs = [_rec(c, 2.0, w="scale", d=d, files=10 * n) for c, d, _ in report.SCALE_ROWS]
+    recs += [_rec(c, 0.2, w="scale-ref", d=d, files=n) for c, d, _ in report.SCALE_ROWS[:3]]
+    recs[1] |= {"maxrss_kib": 300 * 1024, "seconds": 2.5}  # the download: big and slower
+    recs[3] |= {"rewritten": 100}
+    recs += [_rec(REF, 1.0, w="latency", files=3000, concurrency=64)]
+    recs += [_rec("oss2-pool", 2.0, w="latency", files=3000, concurrency=64)]
+    recs += [_rec(REF, 1.0, w="latency-c8", files=3000, concurrency=8, cpu_user=2.0)]
+    recs += [_rec(REF, 1.5, w="latency", d="down", files=3000, concurrency=64)]
+    text = report.targets(report.rows(recs), {"concurrency": 8, "part_size": 8 * 2**20})
+    lines = set(text.splitlines())
+    label = "scale: directory upload"
+    assert f"| {label} | peak RSS <= 128 MiB | 100 MiB at 10,000 files | met |" in lines
+    need = "files/s >= 0.9x at a tenth of the files"
+    assert f"| {label} | {need} | 1.00x (5,000 at 10,000 vs 5,000 at 1,000) | met |" in lines
+    label = "scale: directory download"
+    assert f"| {label} | peak RSS <= 128 MiB | 300 MiB at 10,000 files | MISSED |" in lines
+    assert f"| {label} | {need} | 0.80x (4,000 at 10,000 vs 5,000 at 1,000) | MISSED |" in lines
+    assert f"| scale: sync_upload, 1% changed | {need} | n/a | not measured |" in lines
+    assert (
+        "| scale: no-op sync_upload of 1,000,000 files | < 60 s"
+        " | 2.0 s at 10,000; 200 s extrapolated linearly | MISSED (extrapolated) |" in lines
+    )
+    assert (
+        "| scale: sync_upload, 1% changed | sends exactly the 1% (server)"
+        " | 100 of 10,000 rewritten | met |" in lines
+    )
+    # 64 / 0.020 s = 3,200 files/s: 3,000 is 0.94x of it; CPU 1,000 us a file vs 667 at c8.
+    need = ">= 0.8x concurrency / latency"
+    assert f"| latency upload | {need} | 0.94x (3,000 of 3,200 files/s) | met |" in lines
+    assert (
+        "| latency upload | (vs peers' pools, same width) | 2.00x oss2-pool (1,500) | - |" in lines
+    )
+    assert (
+        "| latency upload | CPU/file <= at concurrency 8 | 333 vs 667 us (0.50x) | met |" in lines
+    )
+    assert f"| latency download | {need} | 0.62x (2,000 of 3,200 files/s) | MISSED |" in lines
+    assert "| latency download | CPU/file <= at concurrency 8 | n/a | not measured |" in lines
