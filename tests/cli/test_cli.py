@@ -210,8 +210,8 @@ def test_serve_prints_its_listening_line(tmp_path: Path) -> None:
         assert bucket.get_object("k").read() == b"served"
     finally:
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
-    assert code == 0
+        proc.communicate(timeout=30)  # waits, and closes the pipes
+    assert proc.returncode == 0
 
 
 def test_ctrl_c_on_cp_aborts_the_multipart_upload(
