@@ -7,6 +7,7 @@ entity tricks reach the parser.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from xml.sax.saxutils import escape
 from .errors import OssError, invalid_argument, malformed_xml
 
 XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
+# Characters XML 1.0 cannot carry at all (not even as &#...;), e.g. a key "%00" echoed back.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 MAX_PARTS = 10_000
 MAX_DELETE_KEYS = 1000
 
@@ -32,7 +35,10 @@ def enc(value: str, url: bool) -> str:
 
 
 def el(name: str, value: object) -> str:
-    return f"<{name}>{escape(str(value))}</{name}>"
+    text = escape(str(value))
+    if _NOT_XML.search(text):
+        text = _NOT_XML.sub("\ufffd", text)  # a well-formed reply beats a faithful one
+    return f"<{name}>{text}</{name}>"
 
 
 def document(root: str, children: Iterable[str]) -> bytes:
