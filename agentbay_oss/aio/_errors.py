@@ -138,6 +138,8 @@ def from_exception(exc: BaseException, where: str) -> OssError:
         reason = exc.strerror or str(exc)
         hint = {
             errno.ENOSPC: "free disk space at the destination",
+            errno.EFBIG: "the file is bigger than the destination allows (its file system's "
+            "limit, or ulimit -f)",
             errno.EACCES: "check file permissions",
             errno.EPERM: "check file permissions",
             errno.EROFS: "the destination is read-only; pick another path",

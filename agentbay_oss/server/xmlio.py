@@ -21,6 +21,8 @@ from .errors import OssError, invalid_argument, malformed_xml
 from .storage import ObjectRecord, PartRecord, UploadRecord
 
 XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
+# Characters XML 1.0 cannot carry at all (not even as &#...;), e.g. a key "%00" echoed back.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 MAX_PARTS = 10_000
 MAX_DELETE_KEYS = 1000
 OWNER = "local-oss-owner"  # the one owner of every bucket and object
@@ -37,8 +39,11 @@ def enc(value: str, url: bool) -> str:
 
 
 def el(name: str, value: object) -> str:
-    """`<name>value</name>`, the value escaped."""
-    return f"<{name}>{escape(str(value))}</{name}>"
+    """`<name>value</name>`, the value escaped (characters XML cannot carry replaced)."""
+    text = escape(str(value))
+    if _NOT_XML.search(text):
+        text = _NOT_XML.sub("\ufffd", text)  # a well-formed reply beats a faithful one
+    return f"<{name}>{text}</{name}>"
 
 
 def node(name: str, *children: str) -> str:

@@ -42,7 +42,6 @@ from rel_helpers import (
 )
 
 from agentbay_oss.aio import AsyncAgentBay, TransferConfig
-from agentbay_oss.aio import _files as files_mod
 from agentbay_oss.checkpoint import CheckpointStore
 from agentbay_oss.models import ApiResponse, ProgressEvent
 from agentbay_oss.protocol.signing import (
@@ -60,7 +59,7 @@ class Env:
     bucket: str
     srv: LocalOssServer
     root: Path  # everything local of the case lives here (inputs and destinations)
-    tmpfs: Path | None  # a 1 MiB tmpfs when we can mount one, else None (ENOSPC simulated)
+    tmpfs: Path | None  # a 1 MiB tmpfs when we can mount one (root), else None
     monkeypatch: pytest.MonkeyPatch
     peer: oss2.Bucket = field(init=False)
     snap: tuple[Any, Any] | None = None
@@ -108,6 +107,60 @@ class Env:
         async with oss_session(self.creds, config, **env) as o:
             yield o
 
+    async def in_child(
+        self,
+        method: str,
+        *args: str,
+        config: TransferConfig = QUICK,
+        max_file_size: int | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> ApiResponse:
+        """`oss.<method>(*args)` in a fresh Python process: for limits this process must not
+        take on (a file size limit, dropped capabilities)."""
+        c = self.creds
+        child_env = {
+            **os.environ,
+            "T_AK": c.access_key_id,
+            "T_SK": c.access_key_secret,
+            "T_TOKEN": c.security_token,
+            "T_EP": c.endpoint,
+            "T_REGION": c.region,
+        }
+        spec = json.dumps([method, args, config.model_dump_json(), max_file_size])
+        proc = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", _CHILD, spec],
+            env=child_env,
+            preexec_fn=preexec_fn,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return ApiResponse(**json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+_CHILD = r"""
+import asyncio, json, os, resource, signal, sys
+from agentbay_oss.aio import AsyncAgentBay, TransferConfig
+method, args, config, max_file_size = json.loads(sys.argv[1])
+async def main():
+    oss = (await AsyncAgentBay(TransferConfig.model_validate_json(config)).create()).session.oss
+    e = os.environ
+    await oss.env_init(e["T_AK"], e["T_SK"], e["T_TOKEN"], endpoint=e["T_EP"], region=e["T_REGION"])
+    if max_file_size is not None:  # writes past it fail with EFBIG (the signal is ignored)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, hard))
+    r = await getattr(oss, method)(*args)
+    print(json.dumps({"success": r.success, "error_message": r.error_message}))
+    await oss._session.delete()
+asyncio.run(main())
+"""
+# Without root (no tmpfs), a full disk is played by a file size limit: writes fail with
+# EFBIG ("File too large") instead of ENOSPC, on the same write path.
+FILE_SIZE_LIMIT = 256 * 1024
+
 
 Case = Callable[[Env], Awaitable[tuple[ApiResponse, list[str]]]]
 CASES: dict[str, Case] = {}
@@ -129,56 +182,19 @@ async def missing_path(env: Env) -> tuple[ApiResponse, list[str]]:
     return r, ["no such file", "nope.txt", "check that the path exists"]
 
 
-_UNREADABLE_CHILD = r"""
-import asyncio, json, os, sys
-from agentbay_oss.aio import AsyncAgentBay
-async def main():
-    oss = (await AsyncAgentBay().create()).session.oss
-    e = os.environ
-    await oss.env_init(e["T_AK"], e["T_SK"], e["T_TOKEN"], endpoint=e["T_EP"], region=e["T_REGION"])
-    r = await oss.upload(e["T_BUCKET"], "k", sys.argv[1])
-    print(json.dumps({"success": r.success, "error_message": r.error_message}))
-    await oss._session.delete()
-asyncio.run(main())
-"""
-
-
 @case
 async def unreadable_file(env: Env) -> tuple[ApiResponse, list[str]]:
     """chmod 000. Root reads anything: then the upload runs in a child process without the
     capabilities that bypass file permissions, so the check is real either way."""
-    if os.geteuid() != 0:
-        path = env.src("secret.bin")
-        os.chmod(path, 0)
-        env.snapshot()
-        async with env.oss() as oss:
-            r = await oss.upload(env.bucket, "k", path)
-        return r, ["permission denied", "secret.bin", "check file permissions"]
     path = env.src("secret.bin")
     os.chmod(path, 0)
     env.snapshot()
-    c = env.creds
-    child_env = {
-        **os.environ,
-        "T_AK": c.access_key_id,
-        "T_SK": c.access_key_secret,
-        "T_TOKEN": c.security_token,
-        "T_EP": c.endpoint,
-        "T_REGION": c.region,
-        "T_BUCKET": env.bucket,
-    }
-    proc = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-c", _UNREADABLE_CHILD, path],
-        env=child_env,
-        preexec_fn=_drop_dac_capabilities,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    return ApiResponse(**got), ["permission denied", "secret.bin", "check file permissions"]
+    if os.geteuid() != 0:
+        async with env.oss() as oss:
+            r = await oss.upload(env.bucket, "k", path)
+    else:
+        r = await env.in_child("upload", env.bucket, "k", path, preexec_fn=_drop_dac_capabilities)
+    return r, ["permission denied", "secret.bin", "check file permissions"]
 
 
 def _drop_dac_capabilities() -> None:
@@ -619,18 +635,11 @@ async def checkpoint_dir_unusable_download(env: Env) -> tuple[ApiResponse, list[
 
 def _full_checkpoint_dir(env: Env) -> TransferConfig:
     """A checkpoint directory on a full filesystem: the first record cannot be saved."""
-    if env.tmpfs is None:
-
-        def full(*_: object) -> None:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        env.monkeypatch.setattr(CheckpointStore, "save", full)
-        ckpt = env.root / "ckpt"
-    else:
-        with contextlib.suppress(OSError), (env.tmpfs / "filler").open("wb") as f:
-            while True:
-                f.write(b"f" * 65536)
-        ckpt = env.tmpfs / "ckpt"
+    assert env.tmpfs is not None
+    with contextlib.suppress(OSError), (env.tmpfs / "filler").open("wb") as f:
+        while True:
+            f.write(b"f" * 65536)
+    ckpt = env.tmpfs / "ckpt"
     ckpt.mkdir()
     return QUICK.model_copy(update={"checkpoint_dir": ckpt})
 
@@ -638,6 +647,12 @@ def _full_checkpoint_dir(env: Env) -> TransferConfig:
 @case
 async def checkpoint_dir_full_upload(env: Env) -> tuple[ApiResponse, list[str]]:
     path = env.src(size=3 * PART)
+    if env.tmpfs is None:  # the record is the only file an upload writes: limit its size
+        (env.root / "ckpt").mkdir()
+        cfg = QUICK.model_copy(update={"checkpoint_dir": env.root / "ckpt"})
+        env.snapshot()
+        r = await env.in_child("upload", env.bucket, "k", path, config=cfg, max_file_size=16)
+        return r, ["checkpoint_dir", "file too large", "free space there"]
     cfg = _full_checkpoint_dir(env)
     env.snapshot()
     async with env.oss(cfg) as oss:
@@ -648,7 +663,17 @@ async def checkpoint_dir_full_upload(env: Env) -> tuple[ApiResponse, list[str]]:
 @case
 async def checkpoint_dir_full_download(env: Env) -> tuple[ApiResponse, list[str]]:
     env.put("big", b"x" * (3 * PART))
-    cfg = _full_checkpoint_dir(env)
+    if env.tmpfs is None:
+        # A download writes its temp file (much bigger than the record) before the record,
+        # so no file size limit singles the record out: the store's save fails instead.
+        def full(*_: object) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        env.monkeypatch.setattr(CheckpointStore, "save", full)
+        (env.root / "ckpt").mkdir()
+        cfg = QUICK.model_copy(update={"checkpoint_dir": env.root / "ckpt"})
+    else:
+        cfg = _full_checkpoint_dir(env)
     env.snapshot()
     async with env.oss(cfg) as oss:
         r = await oss.download(env.bucket, "big", str(env.out / "big"))
@@ -680,21 +705,20 @@ async def object_changed_mid_download(env: Env) -> tuple[ApiResponse, list[str]]
 def _disk_full_case(name: str, size: int, threshold: int) -> None:
     async def fn(env: Env) -> tuple[ApiResponse, list[str]]:
         env.put("obj", b"z" * size)
-        if env.tmpfs is not None:
-            dest_dir = env.tmpfs
-            (dest_dir / "filler").write_bytes(b"f" * 700 * 1024)  # of a 1 MiB filesystem
-        else:
-            dest_dir = env.out
-
-            def full(*_: object) -> int:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-            env.monkeypatch.setattr(files_mod, "write_chunks", full)
-        (dest_dir / "obj").write_bytes(b"previous version")
-        env.snapshot()
         cfg = QUICK.model_copy(update={"multipart_threshold": threshold})
+        if env.tmpfs is None:  # every size here is past the limit
+            dest = env.out / "obj"
+            dest.write_bytes(b"previous version")
+            env.snapshot()
+            args = (env.bucket, "obj", str(dest))
+            r = await env.in_child("download", *args, config=cfg, max_file_size=FILE_SIZE_LIMIT)
+            return r, ["file too large", "obj", "ulimit -f"]
+        dest = env.tmpfs / "obj"
+        (env.tmpfs / "filler").write_bytes(b"f" * 700 * 1024)  # of a 1 MiB filesystem
+        dest.write_bytes(b"previous version")
+        env.snapshot()
         async with env.oss(cfg) as oss:
-            r = await oss.download(env.bucket, "obj", str(dest_dir / "obj"))
+            r = await oss.download(env.bucket, "obj", str(dest))
         return r, ["no space left", "obj", "free disk space"]
 
     fn.__name__ = name

@@ -257,7 +257,7 @@ def _run_and_kill(
         time.sleep(0.005)
     assert proc.poll() is None, f"the child ended before the kill: {proc.communicate()}"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # waits, and closes the pipes
     assert proc.returncode == -signal.SIGKILL
     srv.faults = FaultConfig()
     return proc

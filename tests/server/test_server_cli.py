@@ -46,7 +46,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()  # waits, and closes the pipes
 
 
 def test_serve_both_clients_then_restart(served: tuple[subprocess.Popen[str], str, Path]) -> None:

@@ -152,6 +152,8 @@ def _request(srv: LocalOssServer, head: str, body: bytes = b"") -> tuple[int, by
         ),
         ("GET /public-bkt/%zz HTTP/1.1\r\nHost: HOST\r\n\r\n", "InvalidURI"),
         ("GET /public-bkt/%C3%28 HTTP/1.1\r\nHost: HOST\r\n\r\n", "InvalidURI"),
+        # Control characters XML cannot carry, echoed in <Key>: the error stays well-formed.
+        ("GET /public-bkt/%00a%1F HTTP/1.1\r\nHost: HOST\r\n\r\n", "NoSuchKey"),
         ("GET /public-bkt/?prefix=%G1 HTTP/1.1\r\nHost: HOST\r\n\r\n", "InvalidURI"),
         ("GET /public-bkt/k HTTP/1.1\r\nHost: HOST\r\nX-Big: " + "a" * 70000 + "\r\n\r\n", None),
         (
