@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..checkpoint import UploadCheckpoint
 from ..errors import (
@@ -195,7 +196,11 @@ async def put_bytes(
     h = dict(headers)
     if target.signed:  # a presigned URL was signed without it: adding it would break it
         h["Content-MD5"] = md5
-    async with lease.open("PUT", headers=h, data=data) as r:
+    body: Any = data
+    if len(data) > SEND_PIECE:  # as parts go: 1 MiB slices (aiohttp warns on big raw bytes)
+        h["Content-Length"] = str(len(data))
+        body = body_pieces(data)
+    async with lease.open("PUT", headers=h, data=body) as r:
         _check_crc(r.headers, crc, f"PUT {target.where}")
         return r.headers.get("ETag", "")
 

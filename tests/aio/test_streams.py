@@ -401,3 +401,25 @@ def test_directory_results_keep_counts_and_stream_objects(
         [f"t/d{i % 3}/f{i}" for i in range(25)] + ["t/empty/"]
     )
     assert len(seen_down) == 26 and len(seen_copy) == 26
+
+
+def test_single_puts_over_a_mib_send_without_warnings(
+    creds: Any, bucket: str, peer: oss2.Bucket, tmp_path: Path
+) -> None:
+    """One PutObject of several MiB (below the default multipart threshold), from bytes and
+    from a file: no aiohttp "large body" ResourceWarning (warnings are errors here)."""
+    from agentbay_oss.aio import TransferConfig
+
+    data = _data(3 * 2**20 + 5)
+    (tmp_path / "f.bin").write_bytes(data)
+
+    async def go() -> list[Any]:
+        async with oss_session(creds, TransferConfig()) as oss:
+            return [
+                await oss.upload_stream(bucket, "s", data),
+                await oss.upload(bucket, "f", str(tmp_path / "f.bin")),
+            ]
+
+    for r in run(go()):
+        assert r.success, r.error_message
+    assert peer.get_object("s").read() == data and peer.get_object("f").read() == data
