@@ -19,7 +19,7 @@ from ..protocol.xml import ListEntry
 from ._client import ObjectMeta, OssClient, header_crc
 from ._common import Outcome, Pipeline, Progress, run_pool
 from ._target import ObjectTarget
-from ._upload import Multipart, PartDone, abort_shielded, complete, initiate
+from ._upload import PartDone, abort_shielded, complete, start_multipart
 
 
 def _source_headers(src: ObjectTarget, meta: ObjectMeta) -> dict[str, str]:
@@ -74,7 +74,7 @@ async def _copy_parts(
     # The copy keeps the source's type and metadata, as CopyObject's COPY directive does.
     headers = {"Content-Type": meta.content_type} if meta.content_type else {}
     headers.update({f"x-oss-meta-{k}": v for k, v in meta.metadata})
-    mp = Multipart(dst, await initiate(dst, headers), part_size)
+    mp = await start_multipart(dst, headers, part_size)
     source = _source_headers(src, meta)
 
     async def copy(part: planning.Part) -> None:

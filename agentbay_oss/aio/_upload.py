@@ -80,6 +80,23 @@ async def initiate(target: ObjectTarget, headers: Mapping[str, str]) -> str:
     return oxml.parse_initiate_multipart(body)
 
 
+async def start_multipart(
+    target: ObjectTarget, headers: Mapping[str, str], part_size: int
+) -> Multipart:
+    """InitiateMultipartUpload. Cancelled while the request is out, the upload may exist on
+    the server already: its id is still awaited and the upload aborted, so none is orphaned."""
+    task = asyncio.ensure_future(initiate(target, headers))
+    try:
+        return Multipart(target, await asyncio.shield(task), part_size)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is None:
+            await abort_shielded(Multipart(target, task.result(), part_size))
+        raise
+
+
 def body_pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
     """A part body in 1 MiB slices: aiohttp drains the socket between them, so the transport never
     copies a whole part into its own buffer (that copy doubled the memory per part)."""
@@ -333,7 +350,7 @@ async def put_multipart(
                 mp.parts[n] = PartDone(n, size, etag, crc)
             progress.bytes_done += mp.size
         else:
-            mp = Multipart(target, await initiate(target, headers), part_size)
+            mp = await start_multipart(target, headers, part_size)
         saver = None
         if where is not None:
 
@@ -484,7 +501,7 @@ async def upload_source(
         read += len(part.body)
     if read < cfg.multipart_threshold or await source.at_end():
         return await _put_parts_whole(target, first, progress, headers)
-    mp = Multipart(target, await initiate(target, headers), part_size)
+    mp = await start_multipart(target, headers, part_size)
     try:
         await send_parts(mp, stream_parts(mp, source, first), progress)
         etag = await complete(mp)
