@@ -835,7 +835,9 @@ class OssFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
         """Nothing yet: a file that fits one block goes as one PutObject at close."""
 
     def _upload_chunk(self, final: bool = False) -> bool:
-        data = self.buffer.getbuffer()
+        # A copy, not getbuffer(): a view still held by a failed upload would keep the
+        # buffer exported, and fsspec's BytesIO then cannot be resized or freed (BufferError).
+        data = self.buffer.getvalue()
         forbid = self.mode == "xb"
         fs = self.fs
         if self._upload is None and final:
