@@ -4,6 +4,7 @@ Every function gets a `Ctx` and a timer; it sets its client up, then wraps only 
 in `with timer:`. Naming: `<family>-<variant>`:
 
 - `agentbay-async` / `agentbay-sync`: our `session.oss.upload` / `download` (file or directory).
+  `agentbay-uvloop`: `agentbay-async` on uvloop's event loop (issue 13: measured to decide).
 - `oss2-eq` / `oss2-default`: `oss2.resumable_upload` / `resumable_download`, with
   num_threads = concurrency and part_size / thresholds equal to ours; or oss2's defaults.
 - `v2-eq` / `v2-default`: alibabacloud-oss-v2 `Uploader` / `Downloader` with
@@ -142,8 +143,11 @@ def _our_args(ctx: Ctx) -> tuple[str, str, str]:
     return ctx.bucket, ctx.key, str(ctx.dest)
 
 
-def _ours(ctx: Ctx, timer: TimerLike, op: Callable[[AsyncOss], Awaitable[T]]) -> T:
-    """Set up an async session, time `op(session.oss)` alone, tear the session down."""
+def _ours(
+    ctx: Ctx, timer: TimerLike, op: Callable[[AsyncOss], Awaitable[T]], uvloop: bool = False
+) -> T:
+    """Set up an async session, time `op(session.oss)` alone, tear the session down; on
+    uvloop's event loop instead of asyncio's when asked (issue 13: measure, then decide)."""
     from agentbay_oss.aio import AsyncAgentBay
 
     async def run() -> T:
@@ -167,6 +171,10 @@ def _ours(ctx: Ctx, timer: TimerLike, op: Callable[[AsyncOss], Awaitable[T]]) ->
         finally:
             await session.delete()
 
+    if uvloop:
+        import uvloop as uv
+
+        return uv.run(run())
     return asyncio.run(run())
 
 
@@ -176,6 +184,16 @@ def c_agentbay_async(ctx: Ctx, timer: TimerLike) -> None:
         return (oss.upload if ctx.up else oss.download)(*_our_args(ctx))
 
     _check(_ours(ctx, timer, op), ctx.direction)
+
+
+@client("big", "files", "stream", "c1", "latency")
+def c_agentbay_uvloop(ctx: Ctx, timer: TimerLike) -> None:
+    """`agentbay-async` on uvloop's event loop."""
+
+    def op(oss: AsyncOss) -> Awaitable[Any]:
+        return (oss.upload if ctx.up else oss.download)(*_our_args(ctx))
+
+    _check(_ours(ctx, timer, op, uvloop=True), ctx.direction)
 
 
 @client("big", "files")
