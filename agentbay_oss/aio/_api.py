@@ -61,7 +61,7 @@ from ._client import (
     safe_url,
 )
 from ._common import ObjectHook, Outcome, Progress, ProgressHook
-from ._copy import copy_object, copy_prefix
+from ._copy import check_same_region, copy_object, copy_prefix
 from ._download import (
     Probe,
     clamp_range,
@@ -605,6 +605,7 @@ class AsyncOss:
             validate_key(src_key, allow_empty=True)
             validate_key(dst_key, allow_empty=True)
             prog = Progress(progress)
+            await check_same_region(client, src_bucket, dst_bucket)
             if not src_key or src_key.endswith("/"):
                 dst_prefix = dir_prefix(dst_key)
                 if (src_bucket, src_key) == (dst_bucket, dst_prefix):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from ..errors import IntegrityError, InvalidInputError
+from ..errors import AuthError, IntegrityError, InvalidInputError
 from ..models import TransferredObject
 from ..protocol import planning
 from ..protocol import xml as oxml
@@ -27,6 +27,28 @@ def _source_headers(src: ObjectTarget, meta: ObjectMeta) -> dict[str, str]:
     if meta.etag:
         h["x-oss-copy-source-if-match"] = meta.etag
     return h
+
+
+async def check_same_region(client: OssClient, src_bucket: str, dst_bucket: str) -> None:
+    """OSS copies server-side only between buckets of one region. Asked before any copy
+    between two buckets (GetBucketLocation, twice), so the caller gets this sentence, not a
+    half-copied prefix. Without the right to ask, the copy goes ahead and OSS decides."""
+    if src_bucket == dst_bucket:
+        return
+    regions = []
+    for bucket in (src_bucket, dst_bucket):
+        try:
+            _, _, body = await client.simple("GET", bucket, "", query=[("location", None)])
+        except AuthError:
+            return
+        regions.append(oxml.parse_location(body))
+    if regions[0] != regions[1]:
+        raise InvalidInputError(
+            f"oss://{src_bucket} is in {regions[0]} and oss://{dst_bucket} in {regions[1]}: "
+            "OSS copies objects server-side only between buckets of the same region",
+            hint="move the bytes through this machine instead, e.g. "
+            "`agentbay-oss cp oss://SRC/KEY - | agentbay-oss cp - oss://DST/KEY`",
+        )
 
 
 async def copy_object(

@@ -33,7 +33,7 @@ from ..protocol.metadata import object_headers
 from ..protocol.xml import BucketEntry, ListPage
 from ._client import ObjectMeta, OssClient
 from ._common import Progress, ProgressHook
-from ._copy import copy_object
+from ._copy import check_same_region, copy_object
 from ._download import clamp_range, download_object, iter_ranges
 from ._sources import StreamSource, as_source
 from ._target import Lease, ObjectTarget, Target, UrlTarget
@@ -136,6 +136,8 @@ class Engine:
     async def copy(
         self, src: ObjectTarget, dst: ObjectTarget, *, progress: ProgressHook | None = None
     ) -> TransferredObject:
+        """Server-side copy; between buckets of two regions an InvalidInputError saying so."""
+        await check_same_region(self._client, src.bucket, dst.bucket)
         return await copy_object(src, dst, Progress(progress))
 
     async def list_pages(

@@ -182,6 +182,12 @@ def parse_copy_result(body: bytes) -> str:
     return _text(root, "ETag")
 
 
+def parse_location(body: bytes) -> str:
+    """The region of a GetBucketLocation answer: `oss-cn-hangzhou` -> `cn-hangzhou`."""
+    text = (_root(body, "LocationConstraint").text or "").strip()
+    return text.removeprefix("oss-")
+
+
 def build_delete_multiple(keys: Iterable[str], quiet: bool = True) -> bytes:
     """DeleteMultipleObjects body. Keys go as XML text (encoding-type=url shapes only the
     reply), control characters raw, as oss2 sends them and OSS takes them."""

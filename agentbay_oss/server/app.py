@@ -55,6 +55,7 @@ class OssApp:
         public_buckets: set[str],
         region: str,
         host_suffix: str | None = None,
+        bucket_regions: dict[str, str] | None = None,
     ) -> None:
         self.storage = storage
         self.host_suffix = host_suffix
@@ -64,6 +65,7 @@ class OssApp:
         self.public_buckets = public_buckets
         self.seam = FaultSeam(faults, stats, executor)
         backend = Backend(storage, executor, stats, public_buckets, region)
+        backend.bucket_regions = dict(bucket_regions or {})
         self._handlers: dict[str, Handler] = {
             **ServiceHandlers(backend).table(),
             **BucketHandlers(backend).table(),

@@ -21,7 +21,7 @@ Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
 
 
 class Backend:
-    __slots__ = ("executor", "public_buckets", "region", "stats", "storage")
+    __slots__ = ("bucket_regions", "executor", "public_buckets", "region", "stats", "storage")
 
     def __init__(
         self,
@@ -36,6 +36,12 @@ class Backend:
         self.stats = stats
         self.public_buckets = public_buckets  # shared with LocalOssServer, which may add to it
         self.region = region
+        # Buckets that answer as if they lived in another region (one emulator plays several,
+        # so cross-region rules can be tested); every other bucket is in `region`.
+        self.bucket_regions: dict[str, str] = {}
+
+    def region_of(self, bucket: str) -> str:
+        return self.bucket_regions.get(bucket, self.region)
 
     def remove_later(self, blobs: list[str]) -> None:
         """Unlink replaced blobs on a worker thread: the answer does not wait for the disk."""

@@ -99,7 +99,7 @@ class BucketHandlers:
         return reply(body=document("BucketInfo", [node("Bucket", *fields, owner_xml(), acl)]))
 
     async def get_bucket_location(self, ctx: Ctx) -> web.StreamResponse:
-        return reply(body=document("LocationConstraint", [f"oss-{self.b.region}"]))
+        return reply(body=document("LocationConstraint", [f"oss-{self.b.region_of(ctx.bucket)}"]))
 
     async def get_bucket_acl(self, ctx: Ctx) -> web.StreamResponse:
         acl = acl_xml(self.b.bucket_acl(ctx.bucket))

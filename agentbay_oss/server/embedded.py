@@ -50,6 +50,7 @@ class LocalOssServer:
         public_buckets: tuple[str, ...] | list[str] = (),
         faults: FaultConfig | None = None,
         host_suffix: str | None = None,
+        bucket_regions: dict[str, str] | None = None,
     ) -> None:
         self._root_arg = Path(root) if root is not None else None
         self.root: Path | None = self._root_arg
@@ -58,7 +59,12 @@ class LocalOssServer:
         self.region = region
         for name in (*buckets, *public_buckets):
             _check_bucket_name(name)
-        self.buckets = tuple(buckets)
+        # {bucket: region}: created at start, answering as if in that region (GetBucketLocation,
+        # cross-region copy refused), though served here like the rest.
+        self.bucket_regions = dict(bucket_regions or {})
+        for name in self.bucket_regions:
+            _check_bucket_name(name)
+        self.buckets = tuple(dict.fromkeys((*buckets, *self.bucket_regions)))
         self.public_buckets = set(public_buckets)
         # Virtual-hosted addressing: a Host of `bucket.<host_suffix>[:port]` names the bucket.
         self.host_suffix = host_suffix.lower().strip(".") if host_suffix else None
@@ -174,6 +180,7 @@ class LocalOssServer:
             self.public_buckets,
             self.region,
             self.host_suffix,
+            self.bucket_regions,
         )
         server = OssHttpServer(
             app,

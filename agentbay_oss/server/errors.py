@@ -11,6 +11,9 @@ GENERIC_EC = "0000-00000000"
 EC_KEY_TOO_LONG = "0016-00000002"  # InvalidObjectName: longer than 1023 bytes (OSS docs)
 EC_KEY_LEADING_SLASH = "0016-00000005"  # InvalidObjectName: starts with / or \ (OSS docs)
 EC_APPEND_NO_POSITION = "0016-00000501"  # AppendObject without ?position (OSS docs)
+# CopyObject whose source bucket is in another region (OSS's error page 0016-00000306; the
+# page gives no HTTP status or Code: 400 InvalidArgument is this server's choice).
+EC_COPY_CROSS_REGION = "0016-00000306"
 EC_BY_CODE = {
     # OSS's DeleteBucket reference (its error examples); OSS responses in the Go SDK v2 tests.
     "NoSuchBucket": "0015-00000101",

@@ -9,7 +9,13 @@ from aiohttp import web
 
 from .backend import Backend, Handler, reply
 from .bodies import drain, object_body_length, receive_blob, receive_inline
-from .errors import OssError, invalid_argument, no_such_bucket, no_such_key
+from .errors import (
+    EC_COPY_CROSS_REGION,
+    OssError,
+    invalid_argument,
+    no_such_bucket,
+    no_such_key,
+)
 from .request import Ctx, check_conditions, http_time, parse_range, strict_unquote
 from .sending import ObjectReply, ObjectStream
 from .storage import INLINE_MAX, ObjectRecord
@@ -78,6 +84,13 @@ def copy_source(b: Backend, ctx: Ctx) -> ObjectRecord:
         )
     if not b.storage.bucket_exists(src_bucket):
         raise no_such_bucket(src_bucket)
+    if b.region_of(src_bucket) != b.region_of(ctx.bucket):
+        raise OssError(
+            400,
+            "InvalidArgument",
+            "Cross-region copy of an object is not supported.",
+            ec=EC_COPY_CROSS_REGION,
+        )
     src = b.storage.get_object(src_bucket, src_key)
     if src is None:
         raise no_such_key(src_key)

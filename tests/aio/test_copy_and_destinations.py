@@ -176,3 +176,61 @@ def test_blocking_iter_object(
         # The session still works after an iterator was left early.
         assert session.oss.download_bytes(bucket, "obj").data == data
         session.delete()
+
+
+def test_copy_between_regions_is_a_clear_error_before_any_copy(tmp_path: Path) -> None:
+    """OSS copies server-side only within a region: the caller is told so up front, for an
+    object and a prefix, and the engine's copy (the fsspec filesystem's) says the same. The
+    server alone refuses it too (EC 0016-00000306), for clients that do not ask first."""
+    from agentbay_oss.aio.engine import Engine
+    from agentbay_oss.server import LocalOssServer
+    from tests.conftest import Creds
+
+    srv = LocalOssServer(
+        root=tmp_path / "root",
+        access_key_id="ak",
+        access_key_secret="sk",
+        buckets=("near",),
+        bucket_regions={"far": "cn-shanghai"},
+    )
+    srv.start()
+    try:
+        creds = Creds(srv.endpoint, "ak", "sk", None, srv.region)
+        peer = oss2.Bucket(oss2.Auth("ak", "sk"), srv.endpoint, "near")
+        peer.put_object("a/k", b"data")
+        assert (
+            oss2.Bucket(oss2.Auth("ak", "sk"), srv.endpoint, "far").get_bucket_location().location
+            == "oss-cn-shanghai"
+        )
+
+        async def go() -> list[Any]:
+            async with oss_session(creds) as oss:
+                one = await oss.copy("near", "a/k", "far", "a/k")
+                prefix = await oss.copy("near", "a/", "far", "b")
+                same = await oss.copy("near", "a/k", "near", "b/k")
+                engine = Engine.of(oss)
+                try:
+                    await engine.copy(engine.object("near", "a/k"), engine.object("far", "c"))
+                except Exception as exc:  # the engine raises; AsyncOss returns results
+                    raw: Any = exc
+                return [one, prefix, same, raw]
+
+        copies_before = srv.stats.requests["CopyObject"]
+        one, prefix, same, raw = run(go())
+        for failed in (one, prefix):
+            assert not failed.success
+            assert "cn-hangzhou" in failed.error_message and "cn-shanghai" in failed.error_message
+            assert "same region" in failed.error_message
+        assert "same region" in str(raw)
+        assert same.success  # within the region, as before
+        assert srv.stats.requests["CopyObject"] - copies_before == 1  # only `same` was sent
+        assert (
+            list(oss2.ObjectIterator(oss2.Bucket(oss2.Auth("ak", "sk"), srv.endpoint, "far"))) == []
+        )
+
+        with pytest.raises(oss2.exceptions.ServerError) as refused:  # the server's own rule
+            oss2.Bucket(oss2.Auth("ak", "sk"), srv.endpoint, "far").copy_object("near", "a/k", "x")
+        assert refused.value.status == 400
+        assert refused.value.details.get("EC") == "0016-00000306"
+    finally:
+        srv.stop()
