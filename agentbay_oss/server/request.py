@@ -225,6 +225,7 @@ class Ctx:
 
     __slots__ = (
         "body",
+        "body_length",
         "bucket",
         "decision",
         "headers",
@@ -249,6 +250,9 @@ class Ctx:
         self.op = "Unknown"
         self.decision: Decision = NO_FAULT
         self.body: Body = request.content
+        # The length of `body` as handlers read it: Content-Length, unless a dialect decodes
+        # the body on the way in (S3's aws-chunked framing announces the decoded length).
+        self.body_length: int | None = request.content_length
 
     @property
     def expects_continue(self) -> bool:
