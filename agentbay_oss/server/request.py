@@ -234,8 +234,10 @@ class Ctx:
         "op",
         "q",
         "query",
+        "raw_headers",
         "request",
         "request_id",
+        "s3",
     )
 
     def __init__(self, request: web.BaseRequest, request_id: str) -> None:
@@ -243,6 +245,9 @@ class Ctx:
         self.request_id = request_id
         self.method = request.method.upper()
         self.headers: dict[str, str] = {k.lower(): v for k, v in request.headers.items()}
+        # The S3 dialect (`s3`) rewrites `headers` into OSS terms; these are as sent (signed).
+        self.raw_headers = self.headers
+        self.s3 = False
         self.bucket = ""
         self.key = ""
         self.query: Query = []
@@ -272,7 +277,8 @@ class Ctx:
     def signed(self) -> bool:
         """Whether the request carries a signature (header or presigned query)."""
         return "authorization" in self.headers or any(
-            k in self.q for k in ("Signature", "x-oss-signature", "x-oss-credential")
+            k in self.q
+            for k in ("Signature", "x-oss-signature", "x-oss-credential", "X-Amz-Signature")
         )
 
     @property
