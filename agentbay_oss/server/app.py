@@ -175,6 +175,7 @@ class OssApp:
 
     async def _error(self, ctx: Ctx, err: OssError) -> web.StreamResponse:
         if ctx.s3:
+            err = s3.translate_error(err)
             resource = "/" + "/".join(x for x in (ctx.bucket, ctx.key) if x)
             body = s3.error_body(err, ctx.request_id, resource)
         else:

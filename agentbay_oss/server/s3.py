@@ -236,6 +236,14 @@ def xml_body(body: bytes) -> bytes:
     return _ETAG.sub(lambda m: b"<ETag>" + m[1].lower() + b"</ETag>", body)
 
 
+def translate_error(err: OssError) -> OssError:
+    """S3's status for an error where it differs from OSS's: a copy source's failed
+    if-none-match / if-modified-since is 412 in S3, 304 in OSS."""
+    if err.status == 304 and err.code == "PreconditionFailed":
+        err.status = 412
+    return err
+
+
 def error_body(err: OssError, request_id: str, resource: str) -> bytes:
     """S3's error shape: Code, Message, Resource, RequestId, then the error's own fields."""
     parts = [
