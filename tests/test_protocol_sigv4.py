@@ -43,7 +43,7 @@ def _example_body() -> bytes:
     sizes = (65536, 1024, 0)
     return b"".join(
         f"{size:x};chunk-signature={sig}\r\n".encode() + b"a" * size + b"\r\n"
-        for size, sig in zip(sizes, CHUNK_SIGNATURES)
+        for size, sig in zip(sizes, CHUNK_SIGNATURES, strict=True)
     )
 
 
@@ -107,7 +107,9 @@ def test_botocore_unsigned_trailer_bodies_decode(algorithm: str, size: int) -> N
     data = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
     framed = _botocore_framed(data, algorithm, 4096)
     decoder = AwsChunkedDecoder(None, Checksum(algorithm))
-    out = b"".join(b"".join(decoder.feed(framed[i : i + 1000])) for i in range(0, len(framed), 1000))
+    out = b"".join(
+        b"".join(decoder.feed(framed[i : i + 1000])) for i in range(0, len(framed), 1000)
+    )
     decoder.finish()
     assert out == data
 

@@ -101,9 +101,7 @@ def translate_request(ctx: Ctx) -> None:
     ctx.headers = h
     for name in ("max-keys", "max-uploads", "max-parts"):
         raw = ctx.q.get(name)
-        if raw is None or raw == "":
-            ctx.q[name] = str(MAX_KEYS)
-        elif raw.isdigit() and int(raw) > MAX_KEYS:
+        if not raw or (raw.isdigit() and int(raw) > MAX_KEYS):
             ctx.q[name] = str(MAX_KEYS)
     if _is_chunked(sent):
         decoded = sent.get("x-amz-decoded-content-length")

@@ -59,7 +59,8 @@ def _raw_bodies(s3: Any, operation: str) -> list[bytes]:
     """The raw XML bodies of `operation`'s answers from now on."""
     bodies: list[bytes] = []
     s3.meta.events.register(
-        f"after-call.s3.{operation}", lambda http_response, **_: bodies.append(http_response.content)
+        f"after-call.s3.{operation}",
+        lambda http_response, **_: bodies.append(http_response.content),
     )
     return bodies
 
@@ -102,7 +103,11 @@ def test_put_get_head_delete_with_metadata(s3: Any, bkt: str, oss_view: Any) -> 
     got = s3.get_object(Bucket=bkt, Key="dir/ü +x.bin")
     assert got["Body"].read() == data
     assert got["Metadata"] == {"color": "blue"}
-    assert (got["ContentType"], got["CacheControl"], got["ETag"]) == ("image/png", "no-cache", put["ETag"])
+    assert (got["ContentType"], got["CacheControl"], got["ETag"]) == (
+        "image/png",
+        "no-cache",
+        put["ETag"],
+    )
     assert got["ResponseMetadata"]["HTTPHeaders"]["x-amz-request-id"]
     head = s3.head_object(Bucket=bkt, Key="dir/ü +x.bin")
     assert head["ContentLength"] == 5000 and head["Metadata"] == {"color": "blue"}
@@ -145,7 +150,11 @@ def test_copy_object_and_metadata_directive(s3: Any, bkt: str) -> None:
         Metadata={"b": "2"}, ContentType="text/plain",
     )  # fmt: skip
     new = s3.get_object(Bucket=bkt, Key="new")
-    assert (new["Body"].read(), new["Metadata"], new["ContentType"]) == (b"copy me", {"b": "2"}, "text/plain")
+    assert (new["Body"].read(), new["Metadata"], new["ContentType"]) == (
+        b"copy me",
+        {"b": "2"},
+        "text/plain",
+    )
     etag = s3.head_object(Bucket=bkt, Key="src")["ETag"]
     with pytest.raises(ClientError) as info:
         s3.copy_object(Bucket=bkt, Key="x", CopySource=f"{bkt}/src", CopySourceIfNoneMatch=etag)
@@ -168,7 +177,9 @@ def test_list_objects_v2(s3: Any, bkt: str) -> None:
     for key in keys:
         s3.put_object(Bucket=bkt, Key=key, Body=b"")
     bodies = _raw_bodies(s3, "ListObjectsV2")
-    pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=bkt, PaginationConfig={"PageSize": 2}))
+    pages = list(
+        s3.get_paginator("list_objects_v2").paginate(Bucket=bkt, PaginationConfig={"PageSize": 2})
+    )
     assert [c["Key"] for p in pages for c in p["Contents"]] == keys  # keys URL-decoded by botocore
     assert len(pages) == 3 and pages[0]["NextContinuationToken"] and pages[0]["KeyCount"] == 2
     root = ElementTree.fromstring(bodies[0])
@@ -177,7 +188,10 @@ def test_list_objects_v2(s3: Any, bkt: str) -> None:
     top = s3.list_objects_v2(Bucket=bkt, Delimiter="/")
     assert [c["Key"] for c in top["Contents"]] == ["b", "z"]
     assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["a/", "c d+e/"]
-    assert [c["Key"] for c in s3.list_objects_v2(Bucket=bkt, Prefix="a/")["Contents"]] == ["a/1", "a/2"]
+    assert [c["Key"] for c in s3.list_objects_v2(Bucket=bkt, Prefix="a/")["Contents"]] == [
+        "a/1",
+        "a/2",
+    ]
     after = s3.list_objects_v2(Bucket=bkt, StartAfter="b", FetchOwner=True)
     assert [c["Key"] for c in after["Contents"]] == ["c d+e/ü", "z"]
     assert after["Contents"][0]["Owner"]["ID"]
@@ -270,14 +284,22 @@ def test_aws_chunked_uploads_with_trailing_checksums(
 ) -> None:
     _trailer_checksums(s3)
     sent: list[dict[str, str]] = []
-    s3.meta.events.register("before-send.s3", lambda request, **_: sent.append(dict(request.headers)))
+    s3.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.append(dict(request.headers))
+    )
     data = os.urandom(200 * 1024 + 5)
     s3.put_object(Bucket=bkt, Key="single", Body=data, ChecksumAlgorithm=algorithm)
     up = s3.create_multipart_upload(Bucket=bkt, Key="multi")["UploadId"]
-    p1 = s3.upload_part(Bucket=bkt, Key="multi", UploadId=up, PartNumber=1, Body=data, ChecksumAlgorithm=algorithm)
-    p2 = s3.upload_part(Bucket=bkt, Key="multi", UploadId=up, PartNumber=2, Body=b"end", ChecksumAlgorithm=algorithm)
+    p1 = s3.upload_part(
+        Bucket=bkt, Key="multi", UploadId=up, PartNumber=1, Body=data, ChecksumAlgorithm=algorithm
+    )
+    p2 = s3.upload_part(
+        Bucket=bkt, Key="multi", UploadId=up, PartNumber=2, Body=b"end", ChecksumAlgorithm=algorithm
+    )
     parts = [{"PartNumber": 1, "ETag": p1["ETag"]}, {"PartNumber": 2, "ETag": p2["ETag"]}]
-    s3.complete_multipart_upload(Bucket=bkt, Key="multi", UploadId=up, MultipartUpload={"Parts": parts})
+    s3.complete_multipart_upload(
+        Bucket=bkt, Key="multi", UploadId=up, MultipartUpload={"Parts": parts}
+    )
     assert sent[0]["X-Amz-Content-SHA256"] == b"STREAMING-UNSIGNED-PAYLOAD-TRAILER"
     assert sent[0]["Content-Encoding"] == b"aws-chunked"
     assert p1["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'  # the decoded bytes, not the framing
@@ -299,7 +321,9 @@ def test_wrong_checksums_and_payload_hashes_are_refused(
         headers={"x-amz-checksum-crc32": "AAAAAA=="},
     )  # fmt: skip
     S3SigV4Auth(Credentials(PLAIN_AK, PLAIN_SK), "s3", "us-east-1").add_auth(request)
-    status, _, body = http("PUT", request.url, b"abc", {k: str(v) for k, v in request.headers.items()})
+    status, _, body = http(
+        "PUT", request.url, b"abc", {k: str(v) for k, v in request.headers.items()}
+    )
     assert (status, _xml_code(body)) == (400, "BadDigest")
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket=bkt, Key="bad")
@@ -333,7 +357,9 @@ def test_presigned_get_and_put(s3: Any, bkt: str) -> None:
     tampered = get_url.replace("p%20k", "other")
     status, _, body = http("GET", tampered)
     assert (status, _xml_code(body)) == (403, "SignatureDoesNotMatch")
-    expired = s3.generate_presigned_url("get_object", Params={"Bucket": bkt, "Key": "p k"}, ExpiresIn=-10)
+    expired = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bkt, "Key": "p k"}, ExpiresIn=-10
+    )
     status, _, body = http("GET", expired)
     assert status == 403
 
@@ -353,7 +379,11 @@ def test_wrong_keys_and_tokens(
     assert _code(info) == "InvalidAccessKeyId"
     # STS: the session token travels as x-amz-security-token, in the server's own region.
     sts = make_s3_client(
-        oss_server.endpoint, creds.access_key_id, creds.access_key_secret, creds.security_token, creds.region
+        oss_server.endpoint,
+        creds.access_key_id,
+        creds.access_key_secret,
+        creds.security_token,
+        creds.region,
     )
     name = f"s3-sts-{uuid.uuid4().hex[:8]}"
     sts.create_bucket(Bucket=name)

@@ -72,8 +72,13 @@ def test_rclone_copies_a_tree_in_and_out(plain_server: LocalOssServer, tmp_path:
     big = oss.get_object("tree/deep/er/big.bin")
     assert big.read() == (src / "deep" / "er" / "big.bin").read_bytes()
     assert big.headers["ETag"].endswith('-3"')
-    assert oss.get_object("tree/deep/ü x+y (1).bin").read() == (src / "deep" / "ü x+y (1).bin").read_bytes()
-    down = rclone(plain_server.endpoint, tmp_path, "copy", remote, str(back), "--checksum", "--transfers", "4")
+    assert (
+        oss.get_object("tree/deep/ü x+y (1).bin").read()
+        == (src / "deep" / "ü x+y (1).bin").read_bytes()
+    )
+    down = rclone(
+        plain_server.endpoint, tmp_path, "copy", remote, str(back), "--checksum", "--transfers", "4"
+    )
     assert down.returncode == 0, down.stderr[-2000:]
     files = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(back) for p in back.rglob("*") if p.is_file())
