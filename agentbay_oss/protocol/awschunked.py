@@ -17,7 +17,7 @@ import base64
 import hashlib
 import hmac
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anycrc
 from fastcrc import crc32 as _fastcrc32
@@ -97,7 +97,7 @@ class Checksum:
 class ChunkSigning:
     """What a signed stream's chunk signatures chain from: the request's signature (seed)."""
 
-    key: bytes
+    key: bytes = field(repr=False)  # derived from the secret: never printed
     stamp: str
     scope: str
     seed: str

@@ -106,6 +106,8 @@ class S3Authenticator:
             expected = sigv4.signature(key, sts)
             if hmac.compare_digest(expected.encode(), provided.encode()):
                 return S3Signed(payload, ChunkSigning(key, stamp, cred.scope, expected))
+        if token:  # a presigned URL carries the token URI-encoded: mask that form too
+            canonical = canonical.replace(sigv4.uri_encode(token), "***")
         raise self.auth.mismatch(cred.access_key_id, provided, sts, token, canonical)
 
     @staticmethod

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 import oss2
@@ -389,6 +390,13 @@ def test_wrong_keys_and_tokens(
     sts.create_bucket(Bucket=name)
     sts.put_object(Bucket=name, Key="k", Body=b"sts")
     assert sts.get_object(Bucket=name, Key="k")["Body"].read() == b"sts"
+    # A mismatch shows the canonical request, never the token (raw or URI-encoded).
+    url = sts.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "k"})
+    status, _, body = http("GET", url.replace("/k?", "/other?"))
+    assert (status, _xml_code(body)) == (403, "SignatureDoesNotMatch")
+    assert b"X-Amz-Security-Token=***" in body
+    assert creds.security_token.encode() not in body
+    assert quote(creds.security_token, safe="").encode() not in body
     no_token = make_s3_client(oss_server.endpoint, creds.access_key_id, creds.access_key_secret)
     with pytest.raises(ClientError) as info:
         no_token.get_object(Bucket=name, Key="k")
