@@ -25,6 +25,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from server_testlib import PLAIN_AK, PLAIN_SK, http, make_s3_client
 
+from agentbay_oss.protocol import sigv4
 from agentbay_oss.server import LocalOssServer
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -328,6 +329,55 @@ def test_wrong_checksums_and_payload_hashes_are_refused(
     assert (status, _xml_code(body)) == (400, "BadDigest")
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket=bkt, Key="bad")
+    assert _code(info) == "404"
+
+
+class _StreamingAuth(S3SigV4Auth):
+    """botocore's S3 signer, signing the payload as STREAMING-AWS4-HMAC-SHA256-PAYLOAD."""
+
+    def payload(self, request: Any) -> str:
+        return sigv4.STREAMING_SIGNED
+
+
+def _signed_chunked(
+    endpoint: str, path: str, data: bytes, chunk: int, flip: bool
+) -> tuple[int, bytes]:
+    """PUT `data` as a signed aws-chunked body: the seed signature is botocore's, each chunk's
+    chained from it (`sigv4`, checked against AWS's worked example in test_protocol_sigv4)."""
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(data)),
+        "X-Amz-Content-SHA256": sigv4.STREAMING_SIGNED,
+    }
+    request = AWSRequest(method="PUT", url=endpoint + path, headers=headers)
+    _StreamingAuth(Credentials(PLAIN_AK, PLAIN_SK), "s3", "us-east-1").add_auth(request)
+    parsed = sigv4.parse_authorization(request.headers["Authorization"])
+    stamp, scope = request.headers["X-Amz-Date"], parsed.credential.scope
+    key = sigv4.signing_key(PLAIN_SK, parsed.credential.day, "us-east-1")
+    previous, framed = parsed.signature, b""
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)] + [b""]
+    for piece in pieces:
+        sts = sigv4.chunk_string_to_sign(stamp, scope, previous, hashlib.sha256(piece).hexdigest())
+        previous = sigv4.signature(key, sts)
+        framed += f"{len(piece):x};chunk-signature={previous}\r\n".encode() + piece + b"\r\n"
+    if flip:  # one payload byte changed after signing
+        framed = framed.replace(data[:8], bytes([data[0] ^ 1]) + data[1:8], 1)
+    status, _, body = http(
+        "PUT", request.url, framed, {k: str(v) for k, v in request.headers.items()}
+    )
+    return status, body
+
+
+def test_signed_aws_chunked_uploads(plain_server: LocalOssServer, s3: Any, bkt: str) -> None:
+    data = os.urandom(150_000)
+    status, body = _signed_chunked(plain_server.endpoint, f"/{bkt}/chunked", data, 65536, False)
+    assert status == 200, body
+    got = s3.get_object(Bucket=bkt, Key="chunked")
+    assert got["Body"].read() == data and got["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    status, body = _signed_chunked(plain_server.endpoint, f"/{bkt}/flipped", data, 65536, True)
+    assert (status, _xml_code(body)) == (403, "SignatureDoesNotMatch")
+    with pytest.raises(ClientError) as info:
+        s3.head_object(Bucket=bkt, Key="flipped")
     assert _code(info) == "404"
 
 
