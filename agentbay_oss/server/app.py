@@ -118,7 +118,7 @@ class OssApp:
         in_host = bucket_in_host(ctx.request.host, self.host_suffix) if self.host_suffix else None
         ctx.bucket, ctx.key, ctx.query = parse_target(ctx.request.raw_path, in_host)
         ctx.q = dict(ctx.query)
-        if s3.is_s3(ctx.headers, ctx.query):
+        if s3.is_s3(ctx.headers, ctx.q):
             s3.translate_request(ctx)
         ctx.op = operation(ctx.method, ctx.bucket, ctx.key, ctx.q, ctx.headers)
         self.stats.requests[ctx.op] += 1

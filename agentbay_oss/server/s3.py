@@ -31,7 +31,7 @@ from ..protocol.awschunked import (
     ChunkError,
 )
 from .errors import OssError, invalid_argument
-from .request import Body, Ctx, Query
+from .request import Body, Ctx
 from .s3auth import S3Signed
 from .sending import ObjectReply
 from .xmlio import document, el
@@ -58,16 +58,15 @@ _ETAG_CONDITIONS = ("if-match", "if-none-match", "x-oss-copy-source-if-match",
 # Error fields that name the OSS dialect.
 _ERROR_FIELDS = {"OSSAccessKeyId": "AWSAccessKeyId"}
 
+_S3_AUTH = sigv4.ALGORITHM + " "
 _ROOT = re.compile(rb"^(<\?xml[^>]*\?>\s*<)([A-Za-z]+)>")
 _ETAG = re.compile(rb"<ETag>([^<]*)</ETag>")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-def is_s3(headers: Mapping[str, str], query: Query) -> bool:
+def is_s3(headers: Mapping[str, str], q: Mapping[str, str | None]) -> bool:
     """The dialect of a request: SigV4-signed is S3 (anonymous requests are served as OSS)."""
-    if headers.get("authorization", "").startswith(sigv4.ALGORITHM + " "):
-        return True
-    return any(name == "X-Amz-Algorithm" for name, _ in query)
+    return "X-Amz-Algorithm" in q or headers.get("authorization", "").startswith(_S3_AUTH)
 
 
 # ---------------------------------------------------------------------------- requests
