@@ -276,9 +276,10 @@ class Ctx:
     @property
     def signed(self) -> bool:
         """Whether the request carries a signature (header or presigned query)."""
+        if self.s3:  # an S3 request is always verified (`s3auth`), header or presigned
+            return True
         return "authorization" in self.headers or any(
-            k in self.q
-            for k in ("Signature", "x-oss-signature", "x-oss-credential", "X-Amz-Signature")
+            k in self.q for k in ("Signature", "x-oss-signature", "x-oss-credential")
         )
 
     @property
