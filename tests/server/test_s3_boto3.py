@@ -472,3 +472,12 @@ def test_unserved_subresources_are_501_and_change_nothing(s3: Any, bkt: str) -> 
         assert _code(info) == "NotImplemented"
     s3.head_bucket(Bucket=bkt)
     assert s3.get_object(Bucket=bkt, Key="k")["Body"].read() == b"keep"
+
+
+def test_naming_an_s3_field_signs_nothing(plain_server: LocalOssServer, s3: Any, bkt: str) -> None:
+    """An anonymous request with X-Amz-Signature but no X-Amz-Algorithm stays anonymous OSS:
+    it may not copy from a private bucket into the public one."""
+    s3.put_object(Bucket=bkt, Key="secret", Body=b"private bytes")
+    url = f"{plain_server.endpoint}/public-bkt/stolen?X-Amz-Signature=00"
+    status, _, body = http("PUT", url, b"", {"x-oss-copy-source": f"/{bkt}/secret"})
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
