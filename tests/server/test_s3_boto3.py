@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from server_testlib import PLAIN_AK, PLAIN_SK, http, make_s3_client
 
 from agentbay_oss.protocol import sigv4
-from agentbay_oss.server import LocalOssServer
+from agentbay_oss.server import FaultConfig, LocalOssServer
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
@@ -447,6 +447,7 @@ def test_wrong_keys_and_tokens(
     assert b"X-Amz-Security-Token=***" in body
     assert creds.security_token.encode() not in body
     assert quote(creds.security_token, safe="").encode() not in body
+    assert http("GET", url)[::2] == (200, b"sts")  # the same URL, untouched: X-Amz-Security-Token
     no_token = make_s3_client(oss_server.endpoint, creds.access_key_id, creds.access_key_secret)
     with pytest.raises(ClientError) as info:
         no_token.get_object(Bucket=name, Key="k")
@@ -481,3 +482,15 @@ def test_naming_an_s3_field_signs_nothing(plain_server: LocalOssServer, s3: Any,
     url = f"{plain_server.endpoint}/public-bkt/stolen?X-Amz-Signature=00"
     status, _, body = http("PUT", url, b"", {"x-oss-copy-source": f"/{bkt}/secret"})
     assert status == 403 and b"<Code>AccessDenied</Code>" in body
+
+
+def test_a_skewed_clock_is_refused(plain_server: LocalOssServer, s3: Any, bkt: str) -> None:
+    saved = plain_server.faults
+    plain_server.faults = FaultConfig(clock_offset_s=3600)  # the server's clock an hour ahead
+    try:
+        with pytest.raises(ClientError) as info:
+            s3.list_objects_v2(Bucket=bkt)
+    finally:
+        plain_server.faults = saved
+    assert _code(info) == "RequestTimeTooSkewed"
+    s3.list_objects_v2(Bucket=bkt)
