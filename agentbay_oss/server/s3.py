@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -150,60 +151,50 @@ def _as_oss(exc: ChunkError) -> OssError:
     return OssError(403 if exc.code == "SignatureDoesNotMatch" else 400, exc.code, exc.message)
 
 
+@dataclass(slots=True)
 class S3Body:
     """The payload of an S3 request body: aws-chunked decoded, hashes checked at its end."""
 
-    __slots__ = ("_announced", "_checksum", "_decoder", "_ended", "_expected_sha", "_inner", "_sha")
-
-    def __init__(
-        self,
-        inner: Body,
-        decoder: AwsChunkedDecoder | None,
-        sha: hashlib._Hash | None,
-        expected_sha: str,
-        checksum: Checksum | None,
-        announced: str,
-    ) -> None:
-        self._inner = inner
-        self._decoder = decoder
-        self._sha = sha
-        self._expected_sha = expected_sha
-        self._checksum = checksum
-        self._announced = announced
-        self._ended = False
+    inner: Body
+    decoder: AwsChunkedDecoder | None
+    sha: hashlib._Hash | None  # of the payload, when x-amz-content-sha256 is a hex SHA-256
+    expected_sha: str
+    checksum: Checksum | None  # announced in an x-amz-checksum-* header
+    announced: str
+    ended: bool = False
 
     async def readany(self) -> bytes:
         try:
-            while not self._ended:
-                raw = await self._inner.readany()
+            while not self.ended:
+                raw = await self.inner.readany()
                 if not raw:
                     self._end()
                     break
-                pieces = self._decoder.feed(raw) if self._decoder else [raw]
+                pieces = self.decoder.feed(raw) if self.decoder else [raw]
                 if not pieces:
                     continue  # framing only
                 data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-                if self._sha is not None:
-                    self._sha.update(data)
-                if self._checksum is not None:
-                    self._checksum.update(data)
+                if self.sha is not None:
+                    self.sha.update(data)
+                if self.checksum is not None:
+                    self.checksum.update(data)
                 return data
         except ChunkError as exc:
             raise _as_oss(exc) from None
         return b""
 
     def _end(self) -> None:
-        self._ended = True
-        if self._decoder:
-            self._decoder.finish()
-        if self._sha is not None and self._sha.hexdigest() != self._expected_sha:
+        self.ended = True
+        if self.decoder:
+            self.decoder.finish()
+        if self.sha is not None and self.sha.hexdigest() != self.expected_sha:
             raise OssError(
                 400,
                 "XAmzContentSHA256Mismatch",
                 "The provided 'x-amz-content-sha256' header does not match what was computed.",
             )
-        if self._checksum is not None:
-            self._checksum.verify(self._announced)
+        if self.checksum is not None:
+            self.checksum.verify(self.announced)
 
 
 # ---------------------------------------------------------------------------- answers
