@@ -19,6 +19,11 @@ in `with timer:`. Naming: `<family>-<variant>`:
   object: not seekable, size unknown) / `download_stream` into a pipe (`| sink`);
   `agentbay-iter` = `iter_object`, each chunk counted and folded into a CRC-64, then dropped;
   `v2-stream` = alibabacloud-oss-v2 `Uploader.upload_from` on the same pipe.
+- `rclone`: rclone's S3 backend (Go) against the server's S3 dialect, same storage:
+  `rclone copyto` (big) / `copy` (a tree), `--transfers`, `--s3-upload-concurrency` and
+  `--multi-thread-streams` equal to our concurrency, `--s3-chunk-size` and
+  `--s3-upload-cutoff` equal to our part size (the chunk at least rclone's 5 MiB), `--checksum` (MD5s: rclone's default
+  integrity check, kept on). Its CPU and peak RSS are those of the rclone child process.
 - issue 15's `scale` rows: `agentbay-async` (directory upload / download) and
   `agentbay-syncup-noop` / `agentbay-syncup-1pct`: `sync_upload` (compare size_mtime) onto the
   seeded copy of the tree, with nothing changed / after the harness gave 1% of the files a
@@ -103,6 +108,8 @@ GROUP_CLIENTS: dict[str, list[str]] = {g: [] for g in GROUPS}
 DIRECTIONS: dict[str, tuple[str, ...]] = {}
 # The clients that need the data set's file names before the transfer (Ctx.names).
 NEEDS_NAMES = ("raw-1", "raw-n")
+# The clients that transfer in a child process: their CPU and peak RSS are the child's.
+CHILD_PROCESS_CLIENTS = ("rclone",)
 
 
 def client(
@@ -617,3 +624,49 @@ def c_raw_1(ctx: Ctx, timer: TimerLike) -> None:
 @client("big", "files")
 def c_raw_n(ctx: Ctx, timer: TimerLike) -> None:
     _raw(ctx, timer, ctx.concurrency)
+
+
+# --- rclone: the Go peer, through the S3 dialect ----------------------------------------------
+
+
+def _rclone_env(ctx: Ctx) -> dict[str, str]:
+    """rclone configured by environment alone: no config file, no AWS_* of the machine."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
+    env.update(
+        RCLONE_CONFIG=str(ctx.work / "absent-rclone.conf"),
+        RCLONE_CONFIG_BENCH_TYPE="s3",
+        RCLONE_CONFIG_BENCH_PROVIDER="Other",  # "Alibaba" forces virtual-hosted addressing
+        RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=ctx.ak,
+        RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=ctx.sk,
+        RCLONE_CONFIG_BENCH_SESSION_TOKEN=ctx.token,
+        RCLONE_CONFIG_BENCH_ENDPOINT=ctx.endpoint,
+        RCLONE_CONFIG_BENCH_REGION=ctx.region,
+        RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE="true",
+    )
+    return env
+
+
+@client("big", "files")
+def c_rclone(ctx: Ctx, timer: TimerLike) -> None:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("rclone")
+    if exe is None:
+        raise RuntimeError("rclone is not installed")
+    # rclone refuses chunks under 5 MiB (S3's minimum part), so tiny test part sizes are raised.
+    # Sizes in bytes: rclone reads a bare number as KiB.
+    n, part = str(ctx.concurrency), f"{ctx.part_size}B"
+    chunk = f"{max(ctx.part_size, 5 * 2**20)}B"
+    remote = f"bench:{ctx.bucket}/{ctx.key.rstrip('/')}"
+    local = str(ctx.src if ctx.up else ctx.dest)
+    verb = "copyto" if ctx.kind == "big" else "copy"
+    cmd = [exe, verb, local, remote] if ctx.up else [exe, verb, remote, local]
+    cmd += ["--checksum", "--transfers", n, "--s3-upload-concurrency", n]
+    cmd += ["--multi-thread-streams", n, "--s3-chunk-size", chunk, "--s3-upload-cutoff", part]
+    cmd += ["--low-level-retries", "1", "--retries", "1", "--stats", "0"]
+    with timer:
+        proc = subprocess.run(cmd, env=_rclone_env(ctx), capture_output=True, text=True)
+    if proc.returncode:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"rclone exit {proc.returncode}: {tail}")

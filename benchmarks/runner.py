@@ -19,14 +19,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from benchmarks.clients import CLIENTS, NEEDS_NAMES, Ctx
+from benchmarks.clients import CHILD_PROCESS_CLIENTS, CLIENTS, NEEDS_NAMES, Ctx
 from benchmarks.pipes import Received
 
 
 class Timer:
-    """Wall time and CPU (user+sys, all threads) of the transfer itself, not of imports/setup."""
+    """Wall time and CPU (user+sys, all threads) of the transfer itself, not of imports/setup;
+    with `children`, the CPU of the child processes it waited for (a client that is a program)."""
 
-    def __init__(self) -> None:
+    def __init__(self, children: bool = False) -> None:
+        self._who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
         self.seconds = 0.0
         self.cpu_user = 0.0
         self.cpu_sys = 0.0
@@ -37,7 +39,7 @@ class Timer:
         self._ru0: Any = None
 
     def __enter__(self) -> Timer:
-        self._ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        self._ru0 = resource.getrusage(self._who)
         self.rss_before_kib = peak_rss_kib()
         self._t0 = time.perf_counter()
         return self
@@ -49,7 +51,7 @@ class Timer:
         tb: TracebackType | None,
     ) -> None:
         self.seconds = time.perf_counter() - self._t0
-        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        ru1 = resource.getrusage(self._who)
         self.cpu_user = ru1.ru_utime - self._ru0.ru_utime
         self.cpu_sys = ru1.ru_stime - self._ru0.ru_stime
         # Diagnostics for CPU spent in the kernel: page faults, context switches.
@@ -72,6 +74,11 @@ def peak_rss_kib() -> int:
     except OSError:
         pass
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def child_peak_rss_kib() -> int:
+    """Peak RSS of the largest child process waited for, in KiB (Linux reports KiB)."""
+    return int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 
 
 def _verify_download(
@@ -156,12 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         part_size=a.part_size,
         work=a.work,
     )
-    timer = Timer()
+    child = a.client in CHILD_PROCESS_CLIENTS
+    timer = Timer(children=child)
     out: dict[str, Any] = {"ok": False}
     try:
         received = CLIENTS[a.client](ctx, timer)
         # Peak RSS of the transfer, taken before verification reads anything.
-        out["maxrss_kib"] = peak_rss_kib()
+        out["maxrss_kib"] = child_peak_rss_kib() if child else peak_rss_kib()
         out |= ctx.report
         if a.direction == "down":
             out["verified"] = _verify_download(ctx, _manifest(a.manifest), received)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from benchmarks import report
 from benchmarks.report import REF
@@ -58,6 +61,20 @@ def test_harness_smoke_run(tmp_path: Path) -> None:
     assert seen == want
     assert "| workload | dir | client |" in text and "Targets (issues 5, 13 and 15)" in text
     assert "FAILED" not in text
+
+
+@pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed")
+def test_harness_smoke_rclone(tmp_path: Path) -> None:
+    """rclone through the S3 dialect: both rows, both ways, verified like every client's."""
+    records, _ = _smoke(
+        tmp_path,
+        *("--workloads", "1gib", "small", "--big-size", "6MiB", "--small-count", "20"),
+        *("--clients", "rclone"),
+    )
+    seen = {(r["workload"], r["direction"], r["client"]) for r in records}
+    assert seen == {(w, d, "rclone") for w in ("1gib", "small") for d in ("up", "down")}
+    # The child's own CPU and memory, not the runner's (a Go binary: tens of MiB at least).
+    assert all(r["maxrss_kib"] > 10_000 and r["cpu_user"] + r["cpu_sys"] > 0 for r in records)
 
 
 def test_harness_smoke_stream_and_concurrency_1(tmp_path: Path) -> None:

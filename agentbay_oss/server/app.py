@@ -20,7 +20,7 @@ from concurrent.futures import Executor
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from . import subresources
+from . import s3, subresources
 from .append import AppendHandlers
 from .auth import Authenticator, AuthInput
 from .backend import Backend, Handler
@@ -32,7 +32,8 @@ from .faults import NO_FAULT, FaultInjector, InjectedReset, ServerStats
 from .multipart import MultipartHandlers
 from .objects import ObjectHandlers
 from .request import Ctx, bucket_in_host, is_utf8, new_request_id, parse_target
-from .routing import ANONYMOUS_OPS, BUCKETLESS_OPS, check_key, operation
+from .routing import ANONYMOUS_OPS, BUCKETLESS_OPS, TAKES_BODY, check_key, operation
+from .s3auth import S3Authenticator
 from .sending import ObjectReply, ObjectStream, send_object
 from .service import ServiceHandlers
 from .storage import Storage
@@ -60,6 +61,7 @@ class OssApp:
         self.storage = storage
         self.host_suffix = host_suffix
         self.auth = auth
+        self.s3auth = S3Authenticator(auth)
         self.faults = faults
         self.stats = stats
         self.public_buckets = public_buckets
@@ -81,6 +83,8 @@ class OssApp:
             resp = await self._handle(ctx)
             if ctx.decision is not NO_FAULT:
                 resp = self.seam.answer(ctx, resp)
+            if ctx.s3:
+                s3.translate_response(resp)
             self._stamp(ctx, resp)
             if isinstance(resp, ObjectStream):
                 await send_object(ctx, resp, self.storage, self.stats)
@@ -116,6 +120,8 @@ class OssApp:
         in_host = bucket_in_host(ctx.request.host, self.host_suffix) if self.host_suffix else None
         ctx.bucket, ctx.key, ctx.query = parse_target(ctx.request.raw_path, in_host)
         ctx.q = dict(ctx.query)
+        if s3.is_s3(ctx.headers, ctx.q):
+            s3.translate_request(ctx)
         ctx.op = operation(ctx.method, ctx.bucket, ctx.key, ctx.q, ctx.headers)
         self.stats.requests[ctx.op] += 1
         if ctx.op == subresources.NOT_IMPLEMENTED:  # before any fault, handler or body read
@@ -128,10 +134,18 @@ class OssApp:
             await self.seam.refuse(ctx)
         if ctx.key:
             check_key(ctx.key, ctx.op)
-        signed = self.auth.authenticate(
-            AuthInput(ctx.method, ctx.bucket, ctx.key, ctx.query, ctx.headers),
-            time.time() + self.faults.config.clock_offset_s,
-        )
+        now = time.time() + self.faults.config.clock_offset_s
+        if ctx.s3:
+            verified = self.s3auth.authenticate(
+                ctx.method, ctx.request.raw_path, ctx.query, ctx.raw_headers, now
+            )
+            if ctx.op in TAKES_BODY:
+                s3.wrap_body(ctx, verified)
+            signed = True
+        else:
+            signed = self.auth.authenticate(
+                AuthInput(ctx.method, ctx.bucket, ctx.key, ctx.query, ctx.headers), now
+            )
         if not signed and not (ctx.bucket in self.public_buckets and ctx.op in ANONYMOUS_OPS):
             raise OssError(
                 403,
@@ -149,6 +163,8 @@ class OssApp:
     def _stamp(ctx: Ctx, resp: web.StreamResponse) -> None:
         """The headers every answer carries (no Date: aiohttp adds it, formatted once a second)."""
         resp.headers["x-oss-request-id"] = ctx.request_id
+        if ctx.s3:
+            resp.headers["x-amz-request-id"] = ctx.request_id
         resp.headers["Server"] = "AliyunOSS"
         if ctx.body_left_unread:
             resp.force_close()  # see routing.TAKES_BODY
@@ -160,10 +176,19 @@ class OssApp:
         raise ConnectionResetError("fault injection: connection dropped")
 
     async def _error(self, ctx: Ctx, err: OssError) -> web.StreamResponse:
-        body = error_body(err, ctx.request_id, ctx.request.host or "localhost")
+        if ctx.s3:
+            err = s3.translate_error(err)
+            resource = "/" + "/".join(x for x in (ctx.bucket, ctx.key) if x)
+            body = s3.error_body(err, ctx.request_id, resource)
+        else:
+            body = error_body(err, ctx.request_id, ctx.request.host or "localhost")
         headers = {"x-oss-ec": err.ec, **err.headers}
+        if ctx.s3 and "ETag" in headers:
+            headers["ETag"] = headers["ETag"].lower()
         resp: web.StreamResponse
-        if ctx.method == "HEAD":
+        if ctx.method == "HEAD" and ctx.s3:  # S3 answers HEAD errors with the status alone
+            resp = web.Response(status=err.status, headers=headers)
+        elif ctx.method == "HEAD":
             headers["x-oss-err"] = base64.b64encode(body).decode()
             resp = web.Response(status=err.status, headers=headers)
         else:

@@ -51,7 +51,7 @@ def _denied(message: str, **extra: str) -> OssError:
 
 
 @functools.lru_cache(maxsize=64)
-def _v4_timestamp(text: str) -> float:
+def v4_timestamp(text: str) -> float:
     """Seconds since the epoch of a V4 `yyyymmddTHHMMSSZ` stamp (cached: thousands of requests
     a second share a stamp, and strptime costs more than the rest of the date checks)."""
     try:
@@ -129,7 +129,7 @@ class Authenticator:
             return True
         return False
 
-    def _account(self, ak: str, token: str | None, now: float) -> Account:
+    def account(self, ak: str, token: str | None, now: float) -> Account:
         with self._lock:
             acc = self._accounts.get(ak)
             retired_token = token is not None and token in self._retired_tokens
@@ -167,7 +167,7 @@ class Authenticator:
         return acc
 
     @staticmethod
-    def _check_skew(when_ts: float, now: float) -> None:
+    def check_skew(when_ts: float, now: float) -> None:
         delta = abs(when_ts - now)
         if delta > MAX_SKEW_SECONDS:
             when = datetime.fromtimestamp(when_ts, tz=timezone.utc)
@@ -185,7 +185,7 @@ class Authenticator:
             )
 
     @staticmethod
-    def _mismatch(
+    def mismatch(
         ak: str, provided: str, string_to_sign: str, token: str | None, canonical: str = ""
     ) -> OssError:
         def mask(text: str) -> str:
@@ -212,7 +212,7 @@ class Authenticator:
             raise invalid_argument("Authorization header is invalid.", "Authorization", auth[:30])
         h = req.headers
         token = h.get("x-oss-security-token") or h.get("security-token") or None
-        acc = self._account(ak, token, now)
+        acc = self.account(ak, token, now)
         date_text = h.get("x-oss-date") or h.get("date", "")
         if not date_text:
             raise _denied("OSS authentication requires a valid Date.")
@@ -222,13 +222,13 @@ class Authenticator:
             raise _denied(f"Invalid Date header {date_text[:40]!r}.") from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
-        self._check_skew(when.timestamp(), now)
+        self.check_skew(when.timestamp(), now)
         sts = signing.v1_string_to_sign(
             req.method, req.bucket, req.key, req.query, h, h.get("date", "")
         )
         expected = signing.v1_signature(acc.secret, sts)
         if not hmac.compare_digest(expected.encode(), provided.encode()):
-            raise self._mismatch(ak, provided, sts, token)
+            raise self.mismatch(ak, provided, sts, token)
 
     def _header_v4(self, req: AuthInput, auth: str, now: float) -> None:
         fields: dict[str, str] = {}
@@ -247,11 +247,11 @@ class Authenticator:
         ak, day, region = scope[0], scope[1], scope[2]
         h = req.headers
         token = h.get("x-oss-security-token") or h.get("security-token") or None
-        acc = self._account(ak, token, now)
+        acc = self.account(ak, token, now)
         stamp = h.get("x-oss-date", "")
         if not stamp:
             raise _denied("V4 signatures need an x-oss-date header.")
-        self._check_skew(_v4_timestamp(stamp), now)
+        self.check_skew(v4_timestamp(stamp), now)
         self._check_scope(day, region, stamp)
         extra = [x for x in fields.get("AdditionalHeaders", "").split(";") if x]
         canonical = signing.v4_canonical_request(
@@ -260,7 +260,7 @@ class Authenticator:
         sts = signing.v4_string_to_sign(stamp, region, canonical)
         expected = signing.v4_signature(acc.secret, day, region, sts)
         if not hmac.compare_digest(expected.encode(), provided.encode()):
-            raise self._mismatch(ak, provided, sts, token, canonical)
+            raise self.mismatch(ak, provided, sts, token, canonical)
 
     def _check_scope(self, day: str, region: str, stamp: str) -> None:
         if day != stamp[:8]:
@@ -277,7 +277,7 @@ class Authenticator:
         if not (ak and expires and provided):
             raise _denied("A presigned URL needs OSSAccessKeyId, Expires and Signature.")
         token = q.get("security-token") or None
-        acc = self._account(ak, token, now)
+        acc = self.account(ak, token, now)
         try:
             expires_at = int(expires)
         except ValueError:
@@ -289,7 +289,7 @@ class Authenticator:
         )
         expected = signing.v1_signature(acc.secret, sts)
         if not hmac.compare_digest(expected.encode(), provided.encode()):
-            raise self._mismatch(ak, provided, sts, token)
+            raise self.mismatch(ak, provided, sts, token)
 
     def _presign_v4(self, req: AuthInput, q: dict[str, str | None], now: float) -> None:
         if q.get("x-oss-signature-version") != signing.V4_ALGORITHM:
@@ -303,12 +303,12 @@ class Authenticator:
             )
         ak, day, region = scope[0], scope[1], scope[2]
         token = q.get("x-oss-security-token") or None
-        acc = self._account(ak, token, now)
+        acc = self.account(ak, token, now)
         try:
             lifetime = int(expires)
         except ValueError:
             raise _denied(f"Invalid x-oss-expires {expires[:30]!r}.") from None
-        start = _v4_timestamp(stamp)
+        start = v4_timestamp(stamp)
         if now > start + lifetime:
             raise _denied("Request has expired.", Expires=expires, ServerTime=str(int(now)))
         if start > now + MAX_SKEW_SECONDS:
@@ -322,4 +322,4 @@ class Authenticator:
         sts = signing.v4_string_to_sign(stamp, region, canonical)
         expected = signing.v4_signature(acc.secret, day, region, sts)
         if not hmac.compare_digest(expected.encode(), provided.encode()):
-            raise self._mismatch(ak, provided, sts, token, canonical)
+            raise self.mismatch(ak, provided, sts, token, canonical)

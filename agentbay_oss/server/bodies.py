@@ -97,7 +97,7 @@ def check_md5(ctx: Ctx, actual: bytes) -> None:
 
 def object_body_length(ctx: Ctx) -> int | None:
     """The declared length of an object body (None: chunked); EntityTooLarge beyond 5 GiB."""
-    length = ctx.request.content_length
+    length = ctx.body_length
     if length is not None and length > MAX_OBJECT_SIZE:
         raise OssError(
             400,

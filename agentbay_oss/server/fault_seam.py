@@ -73,7 +73,7 @@ class FaultSeam:
         if d.reset and ctx.op not in MID_BODY_RESETS:
             raise InjectedReset()
         if d.reset and ctx.op != "GetObject":
-            expected = ctx.request.content_length
+            expected = ctx.body_length
             at = 0 if expected == 0 else max(1, int((expected or 1 << 20) * d.reset_fraction))
             ctx.body = _DroppedBody(ctx.body, at, self.stats)
         return False

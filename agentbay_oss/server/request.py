@@ -225,6 +225,7 @@ class Ctx:
 
     __slots__ = (
         "body",
+        "body_length",
         "bucket",
         "decision",
         "headers",
@@ -233,8 +234,10 @@ class Ctx:
         "op",
         "q",
         "query",
+        "raw_headers",
         "request",
         "request_id",
+        "s3",
     )
 
     def __init__(self, request: web.BaseRequest, request_id: str) -> None:
@@ -242,6 +245,9 @@ class Ctx:
         self.request_id = request_id
         self.method = request.method.upper()
         self.headers: dict[str, str] = {k.lower(): v for k, v in request.headers.items()}
+        # The S3 dialect (`s3`) rewrites `headers` into OSS terms; these are as sent (signed).
+        self.raw_headers = self.headers
+        self.s3 = False
         self.bucket = ""
         self.key = ""
         self.query: Query = []
@@ -249,6 +255,9 @@ class Ctx:
         self.op = "Unknown"
         self.decision: Decision = NO_FAULT
         self.body: Body = request.content
+        # The length of `body` as handlers read it: Content-Length, unless a dialect decodes
+        # the body on the way in (S3's aws-chunked framing announces the decoded length).
+        self.body_length: int | None = request.content_length
 
     @property
     def expects_continue(self) -> bool:
@@ -267,6 +276,8 @@ class Ctx:
     @property
     def signed(self) -> bool:
         """Whether the request carries a signature (header or presigned query)."""
+        if self.s3:  # an S3 request is always verified (`s3auth`), header or presigned
+            return True
         return "authorization" in self.headers or any(
             k in self.q for k in ("Signature", "x-oss-signature", "x-oss-credential")
         )

@@ -167,6 +167,9 @@ def _hide_controls(body: bytes) -> tuple[bytes, dict[int, int]]:
     return hidden, {base + c: c for c in _CONTROL_BYTES}
 
 
+_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
 def _parse(body: bytes) -> ET.Element:
     head = body[:4096].lower()
     if b"<!doctype" in head or b"<!entity" in body.lower():
@@ -179,6 +182,9 @@ def _parse(body: bytes) -> ET.Element:
     if restore:
         for node in root.iter():
             node.text = node.text.translate(restore) if node.text else node.text
+    if root.tag.startswith(_S3_NS):  # S3 clients (the S3 dialect) qualify their documents
+        for node in root.iter():
+            node.tag = node.tag.removeprefix(_S3_NS)
     return root
 
 

@@ -120,3 +120,30 @@ def raw(endpoint: str, data: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
 
 def response_body(resp: bytes) -> bytes:
     return resp.partition(b"\r\n\r\n")[2]
+
+
+def make_s3_client(
+    endpoint: str,
+    ak: str,
+    sk: str,
+    token: str | None = None,
+    region: str = "us-east-1",
+) -> Any:
+    """A boto3 S3 client on the local server: path style, SigV4, one attempt per call."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 1, "mode": "standard"},
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ak,
+        aws_secret_access_key=sk,
+        aws_session_token=token,
+        region_name=region,
+        config=config,
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentbay_oss.server.auth import _v4_timestamp
+from agentbay_oss.server.auth import v4_timestamp
 from agentbay_oss.server.errors import OssError
 from agentbay_oss.server.faults import FaultConfig, FaultInjector
 from agentbay_oss.server.request import (
@@ -216,11 +216,11 @@ def test_request_ids_are_unique_oss_shaped() -> None:
 def test_v4_stamp_parsing() -> None:
     for stamp in ("20261125T082326Z", "20000229T235959Z", "19700101T000000Z"):
         expected = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-        assert _v4_timestamp(stamp) == expected.timestamp()
+        assert v4_timestamp(stamp) == expected.timestamp()
     for bad in ("20261325T000000Z", "20261125T082326", "2026-11-25T08:23Z", "+0261125T082326Z",
                 "20261125 082326Z", "20261131T000000Z", "２0261125T082326Z", ""):  # fmt: skip
         with pytest.raises(OssError) as err:
-            _v4_timestamp(bad)
+            v4_timestamp(bad)
         assert err.value.code == "AccessDenied"
 
 
