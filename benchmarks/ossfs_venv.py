@@ -24,12 +24,14 @@ DRIVER = Path(__file__).with_name("ossfs_driver.py")
 READY = ".agentbay-ready"
 
 
-def venv_dir() -> Path:
+def venv_dir(extras: tuple[str, ...] = ()) -> Path:
+    """Where the venv of PINS plus `extras` lives (one venv per set: the tests need none,
+    the benchmarks pyarrow)."""
     chosen = os.environ.get("AGENTBAY_OSSFS_VENV")
     if chosen:
-        return Path(chosen)
+        return Path(chosen + ("-" + "-".join(extras) if extras else ""))
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    tag = hashlib.sha256(" ".join((*PINS, PYTHON)).encode()).hexdigest()[:10]
+    tag = hashlib.sha256(" ".join((*PINS, *extras, PYTHON)).encode()).hexdigest()[:10]
     return cache / "agentbay-oss" / f"ossfs-{tag}"
 
 
@@ -39,10 +41,10 @@ def _uv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "uv"]
 
 
-def ossfs_python(timeout: float = 600.0) -> Path:
-    """The interpreter of the ossfs venv, made first if needed (CalledProcessError if uv
-    cannot make it, e.g. no interpreter in range or no way to PyPI)."""
-    where = venv_dir()
+def ossfs_python(extras: tuple[str, ...] = (), timeout: float = 600.0) -> Path:
+    """The interpreter of the ossfs venv (with `extras` installed too), made first if needed
+    (CalledProcessError if uv cannot make it, e.g. no interpreter in range or no PyPI)."""
+    where = venv_dir(extras)
     python = where / "bin" / "python"
     marker = where / READY
     if marker.is_file() and python.exists():
@@ -57,10 +59,10 @@ def ossfs_python(timeout: float = 600.0) -> Path:
         uv = _uv()
         for args in (
             ["venv", "-q", "--clear", "--python", PYTHON, str(where)],
-            ["pip", "install", "-q", "--python", str(python), *PINS],
+            ["pip", "install", "-q", "--python", str(python), *PINS, *extras],
         ):
             subprocess.run([*uv, *args], check=True, env=env, timeout=timeout, capture_output=True)
-        marker.write_text(" ".join(PINS) + "\n")
+        marker.write_text(" ".join((*PINS, *extras)) + "\n")
     return python
 
 
