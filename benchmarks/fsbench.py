@@ -45,10 +45,20 @@ class Sizes:
     parquet: int
 
 
-def sizes(quick: bool) -> Sizes:
-    if quick:
-        return Sizes(64 << 20, 1_000, 10_000, 64 << 20)
-    return Sizes(1 << 30, 10_000, 100_000, 1 << 30)
+def sizes(a: Any) -> Sizes:
+    """The issue's sizes, --quick's, or the harness's overrides: --big-size (the put/get
+    file and the Parquet file), --small-count (cat), --scale-count (find)."""
+    base = (
+        Sizes(64 << 20, 1_000, 10_000, 64 << 20)
+        if a.quick
+        else Sizes(1 << 30, 10_000, 100_000, 1 << 30)
+    )
+    return Sizes(
+        a.big_size or base.big,
+        a.small_count or base.cat_count,
+        a.scale_count or base.find_count,
+        a.big_size or base.parquet,
+    )
 
 
 def parquet_file(data_dir: Path, size: int) -> Path:
@@ -132,14 +142,13 @@ def _check(rec: dict[str, Any], ok: bool, what: str) -> None:
 
 
 def run_group(
-    work: Path, quick: bool, runs: int, endpoint: str, region: str, bucket: str,
+    work: Path, s: Sizes, runs: int, endpoint: str, region: str, bucket: str,
     creds: tuple[str, str, str], timeout: float,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
     """Seed, then measure every op for both clients `runs` times. Returns the records and
     what the report needs (sizes, bytes the Parquet columns need)."""
     from agentbay_oss.protocol.crc64 import crc64
 
-    s = sizes(quick)
     data = work / "data"
     bench = FsBench(endpoint, region, bucket, creds, work)
     fs = bench.fs
@@ -236,9 +245,10 @@ def render(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
         fetch = ""
         if op == "parquet":
             ratios = [_median(records, op, c, "fetched") for c in CLIENTS]
-            fetch = ", ".join(
-                f"{x / info['parquet_needed']:.2f}" if x else "n/a" for x in ratios
-            ) + f" (bound {FETCH_BOUND})"
+            fetch = (
+                ", ".join(f"{x / info['parquet_needed']:.2f}" if x else "n/a" for x in ratios)
+                + f" (bound {FETCH_BOUND})"
+            )
         cells = [
             what[op],
             f"{ours:.3f}" if ours else "FAILED",
@@ -254,8 +264,10 @@ def render(records: list[dict[str, Any]], info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(a: Any, work: Path, creds: tuple[str, str, str], region: str, bucket: str) -> str:
-    """Run the group on a server of its own; the rendered rows."""
+def main(
+    a: Any, work: Path, creds: tuple[str, str, str], region: str, bucket: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run the group on a server of its own: the rendered rows, and the records."""
     root = work / "server-root-fs"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -266,10 +278,10 @@ def main(a: Any, work: Path, creds: tuple[str, str, str], region: str, bucket: s
         log=work / "server-fs.log",
     ) as server:  # fmt: skip
         records, info = run_group(
-            work, a.quick, runs, server.endpoint, region, bucket, creds, a.timeout
+            work, sizes(a), runs, server.endpoint, region, bucket, creds, a.timeout
         )
     shutil.rmtree(root, ignore_errors=True)
-    return render(records, info)
+    return render(records, info), records
 
 
 __all__ = ["main", "render", "run_group", "sizes"]

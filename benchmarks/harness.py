@@ -464,8 +464,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {command}\n# {machine['summary']}", flush=True)
     if "fs" in a.workloads:
         a.workloads = [w for w in a.workloads if w != "fs"]
-        fs_text = fsbench.main(a, a.work.resolve(), (AK, SK, TOKEN), REGION, BUCKET)
+        fs_text, fs_records = fsbench.main(a, a.work, (AK, SK, TOKEN), REGION, BUCKET)
         print(fs_text, flush=True)
+        if a.json and not a.workloads:
+            a.json.write_text(json.dumps(fs_records, indent=1))
         if not a.no_record:
             with open(a.results, "a") as f:
                 f.write(f"\n### `{command}`\n{machine['summary']}\n\n{fs_text}\n")
