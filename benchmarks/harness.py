@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from benchmarks import profiling, report
+from benchmarks import fsbench, profiling, report
 from benchmarks.clients import CLIENTS, DIRECTIONS, GROUP_CLIENTS
 from benchmarks.data import PER_DIR, Dataset, big_file, file_tree, nested_tree
 from benchmarks.serverproc import ServerProcess
@@ -57,6 +57,8 @@ WORKLOADS: dict[str, Workload] = {
     "scale-ref": Workload("scale"),
     "latency": Workload("latency", 64, slow=True),
     "latency-c8": Workload("latency-c8", 8, slow=True),
+    # issue 17: OssFileSystem beside ossfs (benchmarks/fsbench.py runs the whole group)
+    "fs": Workload("fs"),
 }
 # What a run without --workloads measures (issue 15's rows are asked for by name).
 DEFAULT_WORKLOADS = ["1gib", "small", "mid", "stream", "1gib-c1"]
@@ -97,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=list(WORKLOADS),
         default=DEFAULT_WORKLOADS,
-        help=f"default: {' '.join(DEFAULT_WORKLOADS)}; issue 15's: {' '.join(ISSUE_15)}",
+        help=f"default: {' '.join(DEFAULT_WORKLOADS)}; issue 15's: {' '.join(ISSUE_15)}; issue 17's: fs",
     )
     p.add_argument("--clients", nargs="+", choices=sorted(CLIENTS), help="default: all")
     p.add_argument("--directions", nargs="+", choices=["up", "down"], default=["up", "down"])
@@ -460,6 +462,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     machine = report.machine()
     print(f"# {command}\n# {machine['summary']}", flush=True)
+    if "fs" in a.workloads:
+        a.workloads = [w for w in a.workloads if w != "fs"]
+        fs_text, fs_records = fsbench.main(a, a.work, (AK, SK, TOKEN), REGION, BUCKET)
+        print(fs_text, flush=True)
+        if a.json and not a.workloads:
+            a.json.write_text(json.dumps(fs_records, indent=1))
+        if not a.no_record:
+            with open(a.results, "a") as f:
+                f.write(f"\n### `{command}`\n{machine['summary']}\n\n{fs_text}\n")
+        if not a.workloads:
+            return 0 if "FAILED" not in fs_text else 1
 
     t0 = time.monotonic()
     data_dir = a.work / "data"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import report
+from benchmarks import fsbench, report
 from benchmarks.report import REF
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,6 +133,23 @@ def _rec(client: str, seconds: float, w: str = "1gib", d: str = "up", **kw: Any)
     rec |= {"bytes": 10**9, "files": 1, "seconds": seconds, "cpu_user": 1.0, "cpu_sys": 0.0}
     rec |= {"maxrss_kib": 100 * 1024, "server_cpu": 1.0, "verified": "size+crc64"}
     return rec | kw
+
+
+def test_harness_smoke_fs_group(tmp_path: Path) -> None:
+    """issue 17's `fs` rows with tiny data: ours and ossfs (from its own venv), every op
+    verified by the harness (sizes, CRC-64, counts), the Parquet bytes counted."""
+    out = tmp_path / "records.json"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--workloads", "fs", "--no-record"]
+    cmd += ["--big-size", "1MiB", "--small-count", "20", "--scale-count", "50"]
+    cmd += ["--work", str(tmp_path / "work"), "--json", str(out), "--timeout", "120"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
+    records = json.loads(out.read_text())
+    want = {(op, c) for op in fsbench.OPS for c in fsbench.CLIENTS}
+    assert {(r["op"], r["client"]) for r in records} == want
+    assert all(r["ok"] for r in records), [r.get("error") for r in records]
+    assert all(r["fetched"] > 0 for r in records if r["op"] != "put")
+    assert "| find over 50 keys |" in proc.stdout and "FAILED" not in proc.stdout
 
 
 def test_report_medians_ratios_and_targets() -> None:

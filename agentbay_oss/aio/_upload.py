@@ -63,6 +63,9 @@ class Multipart:
     upload_id: str
     part_size: int
     parts: dict[int, PartDone] = field(default_factory=dict)
+    # Sent again with Complete: an object stored by someone else after Initiate is still
+    # not replaced (OSS checks the header on both requests).
+    forbid_overwrite: bool = False
 
     @property
     def size(self) -> int:
@@ -73,6 +76,13 @@ class Multipart:
 
     def complete_body(self) -> bytes:
         return oxml.build_complete_multipart((n, p.etag) for n, p in self.parts.items())
+
+
+FORBID_OVERWRITE = "x-oss-forbid-overwrite"
+
+
+def forbids_overwrite(headers: Mapping[str, str]) -> bool:
+    return (headers.get(FORBID_OVERWRITE) or "").lower() == "true"
 
 
 async def initiate(target: ObjectTarget, headers: Mapping[str, str]) -> str:
@@ -86,8 +96,9 @@ async def start_multipart(
     """InitiateMultipartUpload. Cancelled while the request is out, the upload may exist on
     the server already: its id is still awaited and the upload aborted, so none is orphaned."""
     task = asyncio.ensure_future(initiate(target, headers))
+    forbid = forbids_overwrite(headers)
     try:
-        return Multipart(target, await asyncio.shield(task), part_size)
+        return Multipart(target, await asyncio.shield(task), part_size, forbid_overwrite=forbid)
     except asyncio.CancelledError:
         while not task.done():
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,13 +171,15 @@ async def complete(mp: Multipart, expected: int | None = FROM_PARTS) -> str:
     size = mp.size
     if expected == FROM_PARTS:
         expected = mp.combined_crc()
+    headers = {FORBID_OVERWRITE: "true"} if mp.forbid_overwrite else None
     tries = 0
 
     async def op() -> tuple[str, int | None]:
         nonlocal tries
         tries += 1
+        query = [("uploadId", mp.upload_id)]
         try:
-            async with target.request("POST", query=[("uploadId", mp.upload_id)], data=body) as r:
+            async with target.request("POST", query=query, headers=headers, data=body) as r:
                 reply = await r.read()
                 etag = r.headers.get("ETag") or oxml.parse_complete_multipart(reply)
                 return etag, header_crc(r.headers)
@@ -345,7 +358,9 @@ async def put_multipart(
                 client, *where, bucket, key, fd, path, info, part_size
             )
         if resumed is not None:
-            mp = Multipart(target, resumed.upload_id, part_size)
+            mp = Multipart(
+                target, resumed.upload_id, part_size, forbid_overwrite=forbids_overwrite(headers)
+            )
             for n, (size, etag, crc) in resumed.parts.items():
                 mp.parts[n] = PartDone(n, size, etag, crc)
             progress.bytes_done += mp.size

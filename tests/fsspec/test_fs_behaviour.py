@@ -254,6 +254,33 @@ def test_exclusive_writes(small_parts: OssFileSystem, bucket: str, tmp_path: Pat
     assert small_parts.cat(path) == b"1"
 
 
+def test_exclusive_writes_checked_again_at_complete(
+    small_parts: OssFileSystem, peer: oss2.Bucket, bucket: str, tmp_path: Path
+) -> None:
+    """An object stored by someone else after InitiateMultipartUpload is not replaced by our
+    CompleteMultipartUpload either: x-oss-forbid-overwrite goes with both requests."""
+    streamed = small_parts.open(f"{bucket}/streamed", "xb", block_size=100 * KiB)
+    streamed.write(os.urandom(250 * KiB))  # two parts flushed: the upload has begun
+    assert len(peer.list_multipart_uploads().upload_list) == 1
+    peer.put_object("streamed", b"theirs")
+    with pytest.raises(FileExistsError):
+        streamed.close()
+    assert peer.get_object("streamed").read() == b"theirs"
+    # A multipart put_file: the other writer stores the object while our parts are sent.
+    local = tmp_path / "big"
+    local.write_bytes(os.urandom(350 * KiB))
+
+    class Intruder(Callback):  # type: ignore[misc]
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            if self.value and not peer.object_exists("put"):
+                peer.put_object("put", b"theirs too")
+
+    with pytest.raises(FileExistsError):
+        small_parts.put_file(str(local), f"{bucket}/put", mode="create", callback=Intruder())
+    assert peer.get_object("put").read() == b"theirs too"
+    assert peer.list_multipart_uploads().upload_list == []  # both refused uploads aborted
+
+
 def test_put_and_get_with_callbacks(
     small_parts: OssFileSystem, bucket: str, tmp_path: Path
 ) -> None:
