@@ -16,7 +16,9 @@ from aiohttp import web
 from ..protocol.keys import bucket_name_problem
 from .app import OssApp, OssHttpServer
 from .auth import Authenticator
+from .credentials import OssCredentials
 from .faults import FaultConfig, FaultInjector, ServerStats
+from .idle import DEFAULT_IDLE_TIMEOUT
 from .storage import Storage
 
 
@@ -31,7 +33,8 @@ class LocalOssServer:
 
     `start()` runs it on a private thread and event loop; `start_async()` runs it
     inside the caller's loop. It holds the buckets named in `buckets` / `public_buckets`
-    (none by default) and those a data `root` already has; bucket names follow OSS's rule
+    (none by default) and those a data `root` already has; a client whose request header or
+    body stops arriving for `idle_timeout` seconds is cut; bucket names follow OSS's rule
     (3-63 lowercase letters, digits, '-'), a ValueError otherwise. Fault knobs (`srv.faults`) and credentials
     (`set_credentials`, `expire_token`) can be changed while it runs; `srv.stats`
     counts requests per operation and body bytes received.
@@ -50,6 +53,7 @@ class LocalOssServer:
         public_buckets: tuple[str, ...] | list[str] = (),
         faults: FaultConfig | None = None,
         host_suffix: str | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self._root_arg = Path(root) if root is not None else None
         self.root: Path | None = self._root_arg
@@ -62,6 +66,10 @@ class LocalOssServer:
         self.public_buckets = set(public_buckets)
         # Virtual-hosted addressing: a Host of `bucket.<host_suffix>[:port]` names the bucket.
         self.host_suffix = host_suffix.lower().strip(".") if host_suffix else None
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be > 0 seconds (None: never cut a stalled client)")
+        # A header or body that stops arriving for this long is cut (slowloris): see idle.py.
+        self.idle_timeout = idle_timeout
         self._faults = faults or FaultConfig()
         self._faults.validate()
         self._injector = FaultInjector(self._faults)
@@ -100,6 +108,14 @@ class LocalOssServer:
         (oss2 and alibabacloud-oss-v2 do for any name that is not an IP address). The name and
         its subdomains must resolve to this server (e.g. a suffix under `localhost`)."""
         return f"http://{self.host_suffix}:{self.port}" if self.host_suffix else None
+
+    @property
+    def credentials(self) -> OssCredentials:
+        """What a client needs: the endpoint and the credentials accepted now."""
+        account = self._auth.current()
+        return OssCredentials(
+            self.endpoint, account.access_key_id, account.secret, self.region, account.token
+        )
 
     def set_credentials(
         self,
@@ -181,6 +197,7 @@ class LocalOssServer:
             read_bufsize=1 << 20,  # larger socket batches for fast PUTs
             max_field_size=16 * 1024,
             lingering_time=30.0,  # drain a rejected upload so its client reads the error
+            idle_timeout=self.idle_timeout,
         )
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
