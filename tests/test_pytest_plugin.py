@@ -78,7 +78,9 @@ def test_installed_but_unused_changes_nothing(pytester: pytest.Pytester) -> None
     result = pytester.runpytest_subprocess(*QUIET)
     result.assert_outcomes(passed=1)
     fixtures = pytester.runpytest(*QUIET, "--fixtures")
-    fixtures.stdout.fnmatch_lines(["oss_server*[[]session scope[]]*", "oss_bucket*", "oss_credentials*"])
+    fixtures.stdout.fnmatch_lines(
+        ["oss_server*[[]session scope[]]*", "oss_bucket*", "oss_credentials*"]
+    )
 
 
 def test_disabled_with_p_no(pytester: pytest.Pytester) -> None:
@@ -102,6 +104,7 @@ def test_our_suite_overrides_oss_server_and_the_plugin_follows(
     b = oss2.Bucket(auth, c.endpoint, oss_bucket, region=c.region)
     key = f"k-{uuid.uuid4().hex}"
     b.put_object(key, b"through the plugin's fixtures")
-    assert oss2.Bucket(auth, oss_server.endpoint, oss_bucket, region=c.region).get_object(
-        key
-    ).read() == b"through the plugin's fixtures"
+    assert (
+        oss2.Bucket(auth, oss_server.endpoint, oss_bucket, region=c.region).get_object(key).read()
+        == b"through the plugin's fixtures"
+    )
