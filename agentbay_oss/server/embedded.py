@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import logging
 import shutil
+import sqlite3
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +23,8 @@ from .credentials import OssCredentials
 from .faults import FaultConfig, FaultInjector, ServerStats
 from .idle import DEFAULT_IDLE_TIMEOUT
 from .storage import Storage
+
+log = logging.getLogger("agentbay_oss.server")
 
 
 def _check_bucket_name(name: str) -> None:
@@ -54,6 +59,7 @@ class LocalOssServer:
         faults: FaultConfig | None = None,
         host_suffix: str | None = None,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        maintenance_interval: float = 10.0,
     ) -> None:
         self._root_arg = Path(root) if root is not None else None
         self.root: Path | None = self._root_arg
@@ -70,6 +76,11 @@ class LocalOssServer:
             raise ValueError("idle_timeout must be > 0 seconds (None: never cut a stalled client)")
         # A header or body that stops arriving for this long is cut (slowloris): see idle.py.
         self.idle_timeout = idle_timeout
+        if maintenance_interval <= 0:
+            raise ValueError("maintenance_interval must be > 0 seconds")
+        # How often the metadata store gives space back and truncates its log (storage.py).
+        self.maintenance_interval = maintenance_interval
+        self._maintenance: asyncio.Task[None] | None = None
         self._faults = faults or FaultConfig()
         self._faults.validate()
         self._injector = FaultInjector(self._faults)
@@ -210,12 +221,26 @@ class LocalOssServer:
         server_obj = site._server
         assert isinstance(server_obj, asyncio.base_events.Server)
         self.port = server_obj.sockets[0].getsockname()[1]
+        self._maintenance = asyncio.get_running_loop().create_task(self._maintain(self._storage))
         return self
+
+    async def _maintain(self, storage: Storage) -> None:
+        while True:
+            await asyncio.sleep(self.maintenance_interval)
+            try:
+                storage.maintain()
+            except sqlite3.Error:  # e.g. busy: the next round tries again
+                log.warning("metadata maintenance failed", exc_info=True)
 
     async def stop_async(self) -> None:
         await self._cleanup()
 
     async def _cleanup(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -15,6 +15,11 @@ row commits atomically with its bytes, so the visibility rule above still holds.
 All methods are synchronous and quick (SQLite in WAL mode with
 synchronous=NORMAL: no fsync per commit); the server calls them on its event
 loop thread only. Bulk data work (hashing, writing, unlinking) happens elsewhere.
+
+The SQLite file gives space back: it runs with incremental auto-vacuum (a database made
+before that is rebuilt once, by VACUUM, when opened), and `maintain()`, which the server
+calls periodically, returns free pages to the filesystem and checkpoints the write-ahead
+log, truncating it; `journal_size_limit` bounds the log between those calls too.
 """
 
 from __future__ import annotations
@@ -132,6 +137,15 @@ _GET_WITH_DATA = f"SELECT {_META}, data FROM objects WHERE bucket=? AND key=?"
 _GET_SEGMENTS = "SELECT segments FROM objects WHERE bucket=? AND key=?"
 _PUT = f"INSERT OR REPLACE INTO objects ({_META}, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
+# The write-ahead log is truncated to this size whenever a checkpoint resets it; between
+# checkpoints it grows by at most SQLite's auto-checkpoint (1,000 pages) plus one transaction.
+WAL_LIMIT = 16 * 1024 * 1024
+# Free pages returned to the filesystem per maintain() (it runs on the event loop: bounded),
+# in rounds, each followed by a checkpoint: one round's moved pages (4 MiB) are one
+# transaction in the log, which must stay well under WAL_LIMIT.
+VACUUM_PAGES_PER_ROUND = 1024
+VACUUM_ROUNDS = 4
+
 # Every key that starts with P sorts below P + this (UTF-8 order equals code point order).
 _TOP = "\U0010ffff"
 
@@ -151,20 +165,43 @@ class Storage:
             root / "meta.sqlite3", isolation_level=None, check_same_thread=False
         )
         self.db.row_factory = sqlite3.Row
+        # Only takes effect before the first table exists (a new root); see _migrate_vacuum.
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         # Reads of inline objects through a memory map: no pread() per page.
         self.db.execute("PRAGMA mmap_size=1073741824")
         self.db.executescript(SCHEMA)
         columns = [r[1] for r in self.db.execute("PRAGMA table_info(objects)")]
         if "data" not in columns:  # a root written before objects could be inline
             self.db.execute("ALTER TABLE objects ADD COLUMN data BLOB")
+        self._migrate_vacuum()
         # Bucket names, cached: every request checks its bucket, and only this object writes them.
         self._buckets = {r[0] for r in self.db.execute("SELECT name FROM buckets")}
         self._drop_orphans()
 
     def close(self) -> None:
         self.db.close()
+
+    # ------------------------------------------------------------------ space
+
+    def _migrate_vacuum(self) -> None:
+        """A database made before incremental auto-vacuum: switch it on, rebuilding once."""
+        if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self.db.execute("VACUUM")
+
+    def maintain(self) -> None:
+        """Give free pages back (bounded work) and checkpoint the log, truncating it."""
+        for _ in range(VACUUM_ROUNDS):
+            if not self.db.execute("PRAGMA freelist_count").fetchone()[0]:
+                break
+            # executescript steps it to the end: execute() would free one page (it has no
+            # result columns, so the sqlite3 module stops after the first step).
+            self.db.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES_PER_ROUND});")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # ------------------------------------------------------------------ blobs
 
