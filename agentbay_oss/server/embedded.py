@@ -10,9 +10,11 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -22,7 +24,9 @@ from .auth import Authenticator
 from .credentials import OssCredentials
 from .faults import FaultConfig, FaultInjector, ServerStats
 from .idle import DEFAULT_IDLE_TIMEOUT
-from .storage import Storage
+from .storage import IntegrityReport, Storage
+
+T = TypeVar("T")
 
 log = logging.getLogger("agentbay_oss.server")
 
@@ -152,11 +156,20 @@ class LocalOssServer:
         _check_bucket_name(name)
         if public:
             self.public_buckets.add(name)
+        self._on_loop(lambda storage: storage.create_bucket(name))
 
-        def create() -> None:
+    def check_integrity(self, deep: bool = False) -> IntegrityReport:
+        """The metadata store's own check (SQLite's, then rows against blob files; see
+        Storage.check_integrity); safe from any thread while running."""
+        return self._on_loop(lambda storage: storage.check_integrity(deep))
+
+    def _on_loop(self, work: Callable[[Storage], T]) -> T:
+        """Run `work` on the storage, on the server's loop thread when it has its own."""
+
+        def call() -> T:
             if self._storage is None:
                 raise RuntimeError("server not running")
-            self._storage.create_bucket(name)
+            return work(self._storage)
 
         loop = self._loop
         if (
@@ -164,19 +177,17 @@ class LocalOssServer:
             and self._thread is not None
             and threading.current_thread() is not self._thread
         ):
-            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            done: concurrent.futures.Future[T] = concurrent.futures.Future()
 
-            def call() -> None:
+            def hop() -> None:
                 try:
-                    create()
-                    done.set_result(None)
+                    done.set_result(call())
                 except BaseException as exc:
                     done.set_exception(exc)
 
-            loop.call_soon_threadsafe(call)
-            done.result()
-        else:
-            create()
+            loop.call_soon_threadsafe(hop)
+            return done.result()
+        return call()
 
     # ------------------------------------------------------------------ in a running loop
 

@@ -15,7 +15,7 @@ import oss2
 from agentbay_oss.server import LocalOssServer
 from agentbay_oss.server.storage import SCHEMA, WAL_LIMIT
 
-COUNT = 600
+COUNT = 300
 SIZE = 60 * 1024  # inline: each object's bytes live in its SQLite row
 
 
