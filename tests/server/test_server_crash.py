@@ -23,7 +23,7 @@ import pytest
 from oss2.models import PartInfo
 
 from agentbay_oss.protocol.crc64 import crc64
-from agentbay_oss.server.storage import Storage
+from agentbay_oss.server.storage import IntegrityReport, Storage
 
 WORKERS = 50
 PART = 128 * 1024  # every part but the last >= 100 KiB (OSS's rule, enforced by the server)
@@ -104,6 +104,17 @@ def _worker(i: int, endpoint: str, journal: Journal, stop: threading.Event) -> N
             return  # the server is gone
 
 
+def _check_store(root: Path) -> IntegrityReport:
+    """Open the root as a restart does (WAL replay, orphans dropped) and check it, deeply."""
+    store = Storage(root)
+    try:
+        report = store.check_integrity(deep=True)
+    finally:
+        store.close()
+    assert report.ok, report.problems
+    return report
+
+
 def _crc(bucket: oss2.Bucket, key: str) -> tuple[int, int]:
     """(CRC-64 of the bytes read, CRC-64 the server announced)."""
     got = bucket.get_object(key)
@@ -144,12 +155,7 @@ def test_kill_9_during_uploads_then_restart(root: Path) -> None:
 
     # Recovery as the restart does it (WAL replay, orphan blobs and temp files dropped), then
     # the store's own check, bytes included.
-    store = Storage(root)
-    try:
-        report = store.check_integrity(deep=True)
-    finally:
-        store.close()
-    assert report.ok, report.problems
+    _check_store(root)
 
     proc, endpoint = _serve(root)
     try:
@@ -201,12 +207,7 @@ def test_kill_9_during_uploads_then_restart(root: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
-    store = Storage(root)
-    try:
-        report = store.check_integrity(deep=True)
-    finally:
-        store.close()
-    assert report.ok, report.problems
+    report = _check_store(root)
     assert report.uploads == 0 and report.parts == 0 and report.objects >= len(journal.acked)
 
 
