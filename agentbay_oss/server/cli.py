@@ -247,6 +247,21 @@ def ready_line(endpoint: str, credentials: OssCredentials) -> str:
     return f"listening on {endpoint} {env}"
 
 
+def raise_open_files_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (any user may), as Go's
+    runtime does: the usual soft limit of 1,024 would cap `serve` near 1,000 connections.
+    Returns the soft limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):  # e.g. macOS caps it below "unlimited"
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 async def _serve(srv: LocalOssServer) -> None:
     import asyncio
 
@@ -300,6 +315,7 @@ def run_serve(args: argparse.Namespace, environ: Mapping[str, str] | None = None
     if root is not None and root.exists() and not root.is_dir():
         print(f"error: --root {root} exists and is not a directory", file=sys.stderr)
         return 2
+    raise_open_files_limit()
     # Imported only to serve: `agentbay-oss --help` builds these flags without them.
     import asyncio
 

@@ -115,9 +115,20 @@ def _raise_nofile(needed: int) -> None:
             "descriptors in this process (and in the server's): NOT TESTED here"
         )
     if soft != resource.RLIM_INFINITY and soft < needed:
-        # Unprivileged processes may raise their soft limit up to the hard one; the server
-        # subprocess inherits it.
+        # Unprivileged processes may raise their soft limit up to the hard one.
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed * 2), hard))
+
+
+# `python -m agentbay_oss.server` started with the common default soft limit (512 here), which
+# `serve` must raise by itself (to its hard limit) to hold the connections. A launcher, not
+# preexec_fn: that forks a multi-threaded process (a DeprecationWarning on 3.12+).
+LOW_LIMIT_SERVE = (
+    "import resource, runpy, sys\n"
+    "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (min(512, hard), hard))\n"
+    "sys.argv[0] = 'agentbay_oss.server'\n"
+    "runpy.run_module('agentbay_oss.server', run_name='__main__', alter_sys=True)\n"
+)
 
 
 def test_a_thousand_held_connections_do_not_stop_traffic(tmp_path: Path) -> None:
@@ -126,7 +137,7 @@ def test_a_thousand_held_connections_do_not_stop_traffic(tmp_path: Path) -> None
     _raise_nofile(needed)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_", "AGENTBAY_OSS_"))}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentbay_oss.server", "--root", str(tmp_path), "--bucket", "held",
+        [sys.executable, "-c", LOW_LIMIT_SERVE, "--root", str(tmp_path), "--bucket", "held",
          "--access-key-id", "AK", "--access-key-secret", "SK", "--idle-timeout", "120"],
         env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
