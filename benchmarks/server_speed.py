@@ -115,7 +115,8 @@ def main() -> int:
             if not line.startswith("listening on "):
                 raise SystemExit(f"server did not start: {line!r}")
             for i in range(1, args.repeat + 1):
-                put, get, mp_get = asyncio.run(run(line.removeprefix("listening on "), total))
+                endpoint = line.split()[2]  # `listening on URL OSS_ENDPOINT=... ...`
+                put, get, mp_get = asyncio.run(run(endpoint, total))
                 run_tag = f" (run {i})" if args.repeat > 1 else ""
                 print(f"server single-stream PUT {args.mib} MiB{run_tag}: {put:,.0f} MB/s")
                 print(f"server single-stream GET {args.mib} MiB{run_tag}: {get:,.0f} MB/s")

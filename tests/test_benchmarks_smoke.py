@@ -84,9 +84,10 @@ def test_harness_smoke_stream_and_concurrency_1(tmp_path: Path) -> None:
         tmp_path, "--workloads", "stream", "1gib-c1", "--stream-size", "3MiB", "--big-size", "1MiB"
     )
     seen = {(r["workload"], r["direction"], r["client"]) for r in records}
-    want = {("stream", d, c) for d in ("up", "down") for c in ("agentbay-async", "agentbay-stream")}
+    ours = ("agentbay-async", "agentbay-uvloop")
+    want = {("stream", d, c) for d in ("up", "down") for c in (*ours, "agentbay-stream")}
     want |= {("stream", "down", "agentbay-iter"), ("stream", "up", "v2-stream")}
-    want |= {("1gib-c1", d, c) for d in ("up", "down") for c in ("agentbay-async", "raw-1")}
+    want |= {("1gib-c1", d, c) for d in ("up", "down") for c in (*ours, "raw-1")}
     assert seen == want
     assert {r["concurrency"] for r in records if r["workload"] == "1gib-c1"} == {1}
     assert {r["concurrency"] for r in records if r["workload"] == "stream"} == {4}

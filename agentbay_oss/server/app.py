@@ -29,6 +29,8 @@ from .buckets import BucketHandlers
 from .errors import OssError, invalid_argument, no_such_bucket
 from .fault_seam import FaultSeam
 from .faults import NO_FAULT, FaultInjector, InjectedReset, ServerStats
+from .health import health_answer
+from .idle import IdleTimeoutHandler
 from .multipart import MultipartHandlers
 from .objects import ObjectHandlers
 from .request import Ctx, bucket_in_host, is_utf8, new_request_id, parse_target
@@ -78,6 +80,9 @@ class OssApp:
         }
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        health = health_answer(request, self.storage)
+        if health is not None:  # outside OSS's namespace ("-" is no bucket name): no auth
+            return health
         ctx = Ctx(request, new_request_id())
         try:
             resp = await self._handle(ctx)
@@ -202,9 +207,10 @@ class OssApp:
         unread = not ctx.request.content.is_eof() and ctx.has_body
         # A rejected upload is drained (lingering) so its client can read the error, unless absurd.
         huge = unread and (length if length is not None else 1 << 40) > MAX_OBJECT_SIZE
-        if err.status >= 500 or err.code == "IncompleteBody" or huge:
+        stalled = err.code == "RequestTimeout"  # idle.py: the client stopped sending its body
+        if err.status >= 500 or err.code == "IncompleteBody" or huge or stalled:
             resp.force_close()
-            if huge:
+            if huge or stalled:
                 # Send the answer now, then close: skips aiohttp's lingering drain of the body.
                 await resp.prepare(ctx.request)
                 await resp.write_eof()
@@ -212,8 +218,9 @@ class OssApp:
         return resp
 
 
-class OssRequestHandler(RequestHandler):
-    """aiohttp's connection handler, answering its own parse errors with OSS error XML."""
+class OssRequestHandler(IdleTimeoutHandler):
+    """aiohttp's connection handler, answering its own parse errors with OSS error XML (and
+    cutting stalled clients, see idle.py)."""
 
     def handle_error(
         self,

@@ -95,6 +95,11 @@ class Authenticator:
                 access_key_id, secret, token or None, expires_at
             )
 
+    def current(self) -> Account:
+        """The one credential set accepted now (the last installed)."""
+        with self._lock:
+            return next(acc for acc in reversed(self._accounts.values()) if not acc.retired)
+
     def expire_token(self) -> None:
         """Make the current token expired now."""
         import time

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import logging
 import shutil
+import sqlite3
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from aiohttp import web
 
 from ..protocol.keys import bucket_name_problem
 from .app import OssApp, OssHttpServer
 from .auth import Authenticator
+from .credentials import OssCredentials
 from .faults import FaultConfig, FaultInjector, ServerStats
-from .storage import Storage
+from .idle import DEFAULT_IDLE_TIMEOUT
+from .storage import IntegrityReport, Storage
+
+T = TypeVar("T")
+
+log = logging.getLogger("agentbay_oss.server")
 
 
 def _check_bucket_name(name: str) -> None:
@@ -31,7 +42,8 @@ class LocalOssServer:
 
     `start()` runs it on a private thread and event loop; `start_async()` runs it
     inside the caller's loop. It holds the buckets named in `buckets` / `public_buckets`
-    (none by default) and those a data `root` already has; bucket names follow OSS's rule
+    (none by default) and those a data `root` already has; a client whose request header or
+    body stops arriving for `idle_timeout` seconds is cut; bucket names follow OSS's rule
     (3-63 lowercase letters, digits, '-'), a ValueError otherwise. Fault knobs (`srv.faults`) and credentials
     (`set_credentials`, `expire_token`) can be changed while it runs; `srv.stats`
     counts requests per operation and body bytes received.
@@ -51,6 +63,8 @@ class LocalOssServer:
         faults: FaultConfig | None = None,
         host_suffix: str | None = None,
         bucket_regions: dict[str, str] | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        maintenance_interval: float = 10.0,
     ) -> None:
         self._root_arg = Path(root) if root is not None else None
         self.root: Path | None = self._root_arg
@@ -68,6 +82,15 @@ class LocalOssServer:
         self.public_buckets = set(public_buckets)
         # Virtual-hosted addressing: a Host of `bucket.<host_suffix>[:port]` names the bucket.
         self.host_suffix = host_suffix.lower().strip(".") if host_suffix else None
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be > 0 seconds (None: never cut a stalled client)")
+        # A header or body that stops arriving for this long is cut (slowloris): see idle.py.
+        self.idle_timeout = idle_timeout
+        if maintenance_interval <= 0:
+            raise ValueError("maintenance_interval must be > 0 seconds")
+        # How often the metadata store gives space back and truncates its log (storage.py).
+        self.maintenance_interval = maintenance_interval
+        self._maintenance: asyncio.Task[None] | None = None
         self._faults = faults or FaultConfig()
         self._faults.validate()
         self._injector = FaultInjector(self._faults)
@@ -107,6 +130,14 @@ class LocalOssServer:
         its subdomains must resolve to this server (e.g. a suffix under `localhost`)."""
         return f"http://{self.host_suffix}:{self.port}" if self.host_suffix else None
 
+    @property
+    def credentials(self) -> OssCredentials:
+        """What a client needs: the endpoint and the credentials accepted now."""
+        account = self._auth.current()
+        return OssCredentials(
+            self.endpoint, account.access_key_id, account.secret, self.region, account.token
+        )
+
     def set_credentials(
         self,
         access_key_id: str,
@@ -131,11 +162,20 @@ class LocalOssServer:
         _check_bucket_name(name)
         if public:
             self.public_buckets.add(name)
+        self._on_loop(lambda storage: storage.create_bucket(name))
 
-        def create() -> None:
+    def check_integrity(self, deep: bool = False) -> IntegrityReport:
+        """The metadata store's own check (SQLite's, then rows against blob files; see
+        Storage.check_integrity); safe from any thread while running."""
+        return self._on_loop(lambda storage: storage.check_integrity(deep))
+
+    def _on_loop(self, work: Callable[[Storage], T]) -> T:
+        """Run `work` on the storage, on the server's loop thread when it has its own."""
+
+        def call() -> T:
             if self._storage is None:
                 raise RuntimeError("server not running")
-            self._storage.create_bucket(name)
+            return work(self._storage)
 
         loop = self._loop
         if (
@@ -143,19 +183,17 @@ class LocalOssServer:
             and self._thread is not None
             and threading.current_thread() is not self._thread
         ):
-            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            done: concurrent.futures.Future[T] = concurrent.futures.Future()
 
-            def call() -> None:
+            def hop() -> None:
                 try:
-                    create()
-                    done.set_result(None)
+                    done.set_result(call())
                 except BaseException as exc:
                     done.set_exception(exc)
 
-            loop.call_soon_threadsafe(call)
-            done.result()
-        else:
-            create()
+            loop.call_soon_threadsafe(hop)
+            return done.result()
+        return call()
 
     # ------------------------------------------------------------------ in a running loop
 
@@ -188,6 +226,7 @@ class LocalOssServer:
             read_bufsize=1 << 20,  # larger socket batches for fast PUTs
             max_field_size=16 * 1024,
             lingering_time=30.0,  # drain a rejected upload so its client reads the error
+            idle_timeout=self.idle_timeout,
         )
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -200,12 +239,26 @@ class LocalOssServer:
         server_obj = site._server
         assert isinstance(server_obj, asyncio.base_events.Server)
         self.port = server_obj.sockets[0].getsockname()[1]
+        self._maintenance = asyncio.get_running_loop().create_task(self._maintain(self._storage))
         return self
+
+    async def _maintain(self, storage: Storage) -> None:
+        while True:
+            await asyncio.sleep(self.maintenance_interval)
+            try:
+                storage.maintain()
+            except sqlite3.Error:  # e.g. busy: the next round tries again
+                log.warning("metadata maintenance failed", exc_info=True)
 
     async def stop_async(self) -> None:
         await self._cleanup()
 
     async def _cleanup(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

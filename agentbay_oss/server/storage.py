@@ -15,6 +15,11 @@ row commits atomically with its bytes, so the visibility rule above still holds.
 All methods are synchronous and quick (SQLite in WAL mode with
 synchronous=NORMAL: no fsync per commit); the server calls them on its event
 loop thread only. Bulk data work (hashing, writing, unlinking) happens elsewhere.
+
+The SQLite file gives space back: it runs with incremental auto-vacuum (a database made
+before that is rebuilt once, by VACUUM, when opened), and `maintain()`, which the server
+calls periodically, returns free pages to the filesystem and checkpoints the write-ahead
+log, truncating it; `journal_size_limit` bounds the log between those calls too.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..protocol.crc64 import crc64
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
@@ -92,6 +99,21 @@ class PartRecord:
 
 
 @dataclass
+class IntegrityReport:
+    """What `Storage.check_integrity` found: counts, and one line per problem (none: sound)."""
+
+    objects: int = 0
+    uploads: int = 0
+    parts: int = 0
+    blobs: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
 class Listing:
     contents: list[ObjectRecord]
     prefixes: list[str]
@@ -132,6 +154,15 @@ _GET_WITH_DATA = f"SELECT {_META}, data FROM objects WHERE bucket=? AND key=?"
 _GET_SEGMENTS = "SELECT segments FROM objects WHERE bucket=? AND key=?"
 _PUT = f"INSERT OR REPLACE INTO objects ({_META}, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
+# The write-ahead log is truncated to this size whenever a checkpoint resets it; between
+# checkpoints it grows by at most SQLite's auto-checkpoint (1,000 pages) plus one transaction.
+WAL_LIMIT = 16 * 1024 * 1024
+# Free pages returned to the filesystem per maintain() (it runs on the event loop: bounded),
+# in rounds, each followed by a checkpoint: one round's moved pages (4 MiB) are one
+# transaction in the log, which must stay well under WAL_LIMIT.
+VACUUM_PAGES_PER_ROUND = 1024
+VACUUM_ROUNDS = 4
+
 # Every key that starts with P sorts below P + this (UTF-8 order equals code point order).
 _TOP = "\U0010ffff"
 
@@ -151,20 +182,43 @@ class Storage:
             root / "meta.sqlite3", isolation_level=None, check_same_thread=False
         )
         self.db.row_factory = sqlite3.Row
+        # Only takes effect before the first table exists (a new root); see _migrate_vacuum.
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         # Reads of inline objects through a memory map: no pread() per page.
         self.db.execute("PRAGMA mmap_size=1073741824")
         self.db.executescript(SCHEMA)
         columns = [r[1] for r in self.db.execute("PRAGMA table_info(objects)")]
         if "data" not in columns:  # a root written before objects could be inline
             self.db.execute("ALTER TABLE objects ADD COLUMN data BLOB")
+        self._migrate_vacuum()
         # Bucket names, cached: every request checks its bucket, and only this object writes them.
         self._buckets = {r[0] for r in self.db.execute("SELECT name FROM buckets")}
         self._drop_orphans()
 
     def close(self) -> None:
         self.db.close()
+
+    # ------------------------------------------------------------------ space
+
+    def _migrate_vacuum(self) -> None:
+        """A database made before incremental auto-vacuum: switch it on, rebuilding once."""
+        if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self.db.execute("VACUUM")
+
+    def maintain(self) -> None:
+        """Give free pages back (bounded work) and checkpoint the log, truncating it."""
+        for _ in range(VACUUM_ROUNDS):
+            if not self.db.execute("PRAGMA freelist_count").fetchone()[0]:
+                break
+            # executescript steps it to the end: execute() would free one page (it has no
+            # result columns, so the sqlite3 module stops after the first step).
+            self.db.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES_PER_ROUND});")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # ------------------------------------------------------------------ blobs
 
@@ -212,6 +266,80 @@ class Storage:
                 for path in sub.iterdir():
                     if path.name not in known:
                         path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ integrity
+
+    def check_integrity(self, deep: bool = False) -> IntegrityReport:
+        """SQLite's own `integrity_check`, then rows against blob files: every blob a row names
+        exists with the recorded size and belongs to that row only, sizes add up, parts belong
+        to an upload, objects and uploads to a bucket, and no blob file is left unreferenced
+        (true of a quiet store: an upload in flight holds a blob its row does not name yet).
+        `deep` also recomputes every object's CRC-64 (reads all bytes).
+        """
+        report = IntegrityReport()
+        problems = report.problems
+        checked = self.db.execute("PRAGMA integrity_check").fetchall()
+        if [r[0] for r in checked] != ["ok"]:
+            problems.extend(f"sqlite: {r[0]}" for r in checked)
+        owner: dict[str, str] = {}  # blob -> the row naming it
+
+        def claim(blob: str, size: int, row: str) -> None:
+            if blob in owner:
+                problems.append(f"{row}: blob {blob} is also named by {owner[blob]}")
+            owner[blob] = row
+            try:
+                actual = self.blob_path(blob).stat().st_size
+            except FileNotFoundError:
+                problems.append(f"{row}: blob {blob} is missing")
+                return
+            if actual != size:
+                problems.append(f"{row}: blob {blob} has {actual} bytes, the row says {size}")
+
+        for row in self.db.execute(f"SELECT {_META}, data FROM objects"):
+            rec = _object(row)
+            report.objects += 1
+            name = f"object {rec.bucket}/{rec.key}"
+            if rec.bucket not in self._buckets:
+                problems.append(f"{name}: no such bucket")
+            if rec.data is not None:
+                if rec.segments or len(rec.data) != rec.size:
+                    problems.append(f"{name}: inline bytes do not match size {rec.size}")
+            elif sum(size for _, size in rec.segments) != rec.size:
+                problems.append(f"{name}: segments do not add up to size {rec.size}")
+            before = len(problems)
+            for blob, size in rec.segments:
+                claim(blob, size, name)
+            # Bytes already reported missing or cut need no CRC to say so again.
+            if deep and len(problems) == before and self._object_crc(rec) != rec.crc:
+                problems.append(f"{name}: CRC-64 of the bytes differs from the recorded one")
+        uploads = {r[0]: r[1] for r in self.db.execute("SELECT upload_id, bucket FROM uploads")}
+        report.uploads = len(uploads)
+        for upload_id, bucket in uploads.items():
+            if bucket not in self._buckets:
+                problems.append(f"upload {upload_id}: no such bucket {bucket}")
+        for part_row in self.db.execute("SELECT * FROM parts"):
+            part = _part(part_row)
+            report.parts += 1
+            name = f"part {part.number} of upload {part.upload_id}"
+            if part.upload_id not in uploads:
+                problems.append(f"{name}: no such upload")
+            claim(part.blob, part.size, name)
+        for sub in self.blobs.iterdir():
+            for path in sub.iterdir() if sub.is_dir() else ():
+                report.blobs += 1
+                if path.name not in owner:
+                    problems.append(f"blob {path.name}: named by no row")
+        return report
+
+    def _object_crc(self, rec: ObjectRecord) -> int:
+        if rec.data is not None:
+            return crc64(rec.data)
+        crc = 0
+        for blob, _ in rec.segments:
+            with open(self.blob_path(blob), "rb") as f:
+                while chunk := f.read(1 << 20):
+                    crc = crc64(chunk, crc)
+        return crc
 
     # ------------------------------------------------------------------ buckets
 

@@ -25,7 +25,7 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
         line,
         proc.stderr.read() if proc.poll() is not None else "",
     )
-    return proc, line.strip().removeprefix("listening on ")
+    return proc, line.split()[2]  # `listening on URL VAR=... ...`
 
 
 def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -107,7 +107,7 @@ def test_secret_from_environment(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        endpoint = proc.stdout.readline().strip().removeprefix("listening on ")
+        endpoint = proc.stdout.readline().split()[2]
         oss2.Bucket(oss2.Auth("ENVAK", "ENVSK"), endpoint, "env-bkt").put_object("k", b"v")
     finally:
         assert _stop(proc)[0] == 0
@@ -132,6 +132,7 @@ def test_host_suffix_flag_serves_virtual_hosted_requests(tmp_path: Path) -> None
     "args,needle",
     [
         (["--access-key-secret", "S"], "--access-key-id"),
+        (["--access-key-id", "A"], "--access-key-secret"),
         (["--access-key-id", "A", "--access-key-secret", "S", "--fail-rate", "1.5"], "--fail-rate"),
         (["--access-key-id", "A", "--access-key-secret", "S", "--port", "70000"], "--port"),
         (["--access-key-id", "A", "--access-key-secret", "S", "--bucket", "Bad_Name"], "--bucket"),
