@@ -293,13 +293,16 @@ class AsyncOss:
         exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSUploadResult:
         """Upload a file (to `object`, or `object + name` if it ends with '/') or a directory
         (under prefix `object/`; `include` / `exclude`: glob patterns on the relative path,
         as for sync). `content_type` defaults to a guess from each key's suffix; `metadata`
         is stored as x-oss-meta-* on every object (and the file's mtime as
         x-oss-meta-mtime). A directory's result keeps counts; each object goes to
-        `on_object` as it is done (`objects` lists it only for a single file)."""
+        `on_object` as it is done (`objects` lists it only for a single file). `cluster`: a
+        `distributed.Client` or scheduler address (or `agentbay_oss.dask.Cluster`) to shard
+        a directory over; `path` must then be the same shared directory on every worker."""
         where = f"{path} to oss://{bucket}/{object}"
 
         async def run() -> OSSUploadResult:
@@ -312,7 +315,23 @@ class AsyncOss:
             object_headers(object or "x", content_type, metadata)  # bad values: refused now
             chosen = PathFilter.of(include, exclude)
             outcome = Outcome(on_object, keep=not is_dir)
-            if is_dir:
+            if is_dir and cluster is not None:
+                validate_key(object, allow_empty=True)
+                prefix = dir_prefix(object)
+                root = await asyncio.to_thread(os.path.abspath, local)
+
+                def headers_for(rel: str) -> dict[str, str]:
+                    return object_headers(prefix + rel, content_type, metadata)
+
+                await _on_cluster(
+                    cluster,
+                    client,
+                    root,
+                    prog,
+                    outcome,
+                    lambda job: _dask().upload_dir(job, bucket, prefix, root, headers_for, chosen),
+                )
+            elif is_dir:
                 validate_key(object, allow_empty=True)
                 prefix = dir_prefix(object)
                 await upload_dir(
@@ -389,11 +408,13 @@ class AsyncOss:
         exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSDownloadResult:
         """Download an object to `path` (or into it if it is a directory), or a whole prefix
         (`object` ending with '/', or naming no object but having objects below it;
         `include` / `exclude` filter its relative keys, as for sync). A prefix's result
-        keeps counts; each object goes to `on_object` as it is done.
+        keeps counts; each object goes to `on_object` as it is done. `cluster`: shard a
+        prefix over a Dask cluster (as for `upload`; `path` shared by every worker).
 
         A symlink at `path` is followed (its target replaced atomically, the link kept); a
         character device or FIFO (`/dev/null`, a named pipe) is written into as a stream."""
@@ -437,7 +458,20 @@ class AsyncOss:
                         hint="pass a directory path",
                     )
                 outcome = Outcome(on_object)
-                await download_prefix(client, bucket, prefix, root, prog, outcome, chosen)
+                if cluster is not None:
+                    root = Path(await asyncio.to_thread(os.path.abspath, root))
+                    await asyncio.to_thread(_files.make_dirs, root)
+                    pre = prefix
+                    await _on_cluster(
+                        cluster,
+                        client,
+                        str(root),
+                        prog,
+                        outcome,
+                        lambda job: _dask().download_prefix(job, bucket, pre, root, chosen),
+                    )
+                else:
+                    await download_prefix(client, bucket, prefix, root, prog, outcome, chosen)
             else:
                 assert meta is not None
                 dest = Path(local)
@@ -588,11 +622,12 @@ class AsyncOss:
         *,
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSCopyResult:
         """Server-side copy (no bytes pass through this machine). A source ending in '/' (or
         empty) is a prefix: every object under it is copied below `dst_object/` (the result
         keeps counts; each copy goes to `on_object`). A destination ending in '/' receives
-        the source's name."""
+        the source's name. `cluster`: shard a prefix copy over a Dask cluster."""
         where = f"oss://{src_bucket}/{src_object} to oss://{dst_bucket}/{dst_object}"
 
         async def run() -> OSSCopyResult:
@@ -610,9 +645,21 @@ class AsyncOss:
                 if (src_bucket, src_key) == (dst_bucket, dst_prefix):
                     raise InvalidInputError(f"copying {where} would change nothing")
                 outcome = Outcome(on_object)
-                await copy_prefix(
-                    client, src_bucket, src_key, dst_bucket, dst_prefix, prog, outcome
-                )
+                if cluster is not None:
+                    await _on_cluster(
+                        cluster,
+                        client,
+                        None,
+                        prog,
+                        outcome,
+                        lambda job: _dask().copy_prefix(
+                            job, src_bucket, src_key, dst_bucket, dst_prefix
+                        ),
+                    )
+                else:
+                    await copy_prefix(
+                        client, src_bucket, src_key, dst_bucket, dst_prefix, prog, outcome
+                    )
             else:
                 if not dst_key or dst_key.endswith("/"):
                     dst_key += key_basename(src_key)
@@ -641,6 +688,7 @@ class AsyncOss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        cluster: Any = None,
     ) -> OSSSyncResult:
         """Make oss://bucket/prefix/ hold what the local directory `path` holds: send files
         the bucket lacks or that differ; with `delete=True` delete objects the directory
@@ -649,7 +697,8 @@ class AsyncOss:
         sides; one HEAD per same-size file). `include` / `exclude`: glob patterns on the
         relative path. `dry_run=True` changes nothing; `on_action` gets every decision. The
         walk and the listing are merged as two sorted streams: memory does not grow with
-        the tree, and a rerun after an interruption sends only what is missing."""
+        the tree, and a rerun after an interruption sends only what is missing. `cluster`:
+        the sends are sharded over a Dask cluster (as for `upload`)."""
         where = f"{path} to oss://{bucket}/{prefix}"
 
         async def run() -> OSSSyncResult:
@@ -666,9 +715,19 @@ class AsyncOss:
                 )
             opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
             outcome, counts = Outcome(on_object), SyncCounts()
-            await sync_upload(
-                client, bucket, dir_prefix(prefix), local, opts, Progress(progress), outcome, counts
-            )
+            pre, prog = dir_prefix(prefix), Progress(progress)
+            if cluster is not None:
+                root = await asyncio.to_thread(os.path.abspath, local)
+                await _on_cluster(
+                    cluster,
+                    client,
+                    root,
+                    prog,
+                    outcome,
+                    lambda job: _dask().sync_upload(job, bucket, pre, root, opts, counts),
+                )
+            else:
+                await sync_upload(client, bucket, pre, local, opts, prog, outcome, counts)
             return self._sync_result(where, outcome, counts, dry_run, started)
 
         return await self._guard(OSSSyncResult, f"Sync of {where}", run)
@@ -687,12 +746,14 @@ class AsyncOss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        cluster: Any = None,
     ) -> OSSSyncResult:
         """Make the local directory `path` hold what oss://bucket/prefix/ holds (the mirror
         of `sync_upload`, same options). "size_mtime" compares a same-size file's mtime with
         the object's x-oss-meta-mtime (which uploads store and downloads restore, to the
         nanosecond), or with its Last-Modified (whole seconds) for objects other tools wrote:
-        one HEAD per same-size object. `delete=True` removes local files the prefix lacks."""
+        one HEAD per same-size object. `delete=True` removes local files the prefix lacks.
+        `cluster`: the sends are sharded over a Dask cluster (as for `download`)."""
         where = f"oss://{bucket}/{prefix} to {path}"
 
         async def run() -> OSSSyncResult:
@@ -708,9 +769,21 @@ class AsyncOss:
                 )
             opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
             outcome, counts = Outcome(on_object), SyncCounts()
-            await sync_download(
-                client, bucket, dir_prefix(prefix), root, opts, Progress(progress), outcome, counts
-            )
+            pre, prog = dir_prefix(prefix), Progress(progress)
+            if cluster is not None:
+                root = Path(await asyncio.to_thread(os.path.abspath, root))
+                await asyncio.to_thread(_files.make_dirs, root)
+                here = root
+                await _on_cluster(
+                    cluster,
+                    client,
+                    str(root),
+                    prog,
+                    outcome,
+                    lambda job: _dask().sync_download(job, bucket, pre, here, opts, counts),
+                )
+            else:
+                await sync_download(client, bucket, pre, root, opts, prog, outcome, counts)
             return self._sync_result(where, outcome, counts, dry_run, started)
 
         return await self._guard(OSSSyncResult, f"Sync of {where}", run)
@@ -893,6 +966,24 @@ class AsyncOss:
         else:
             pairs = presign_v1_query(creds, method, bucket, key, int(time.time()) + expires)
         return client.url(bucket, key) + "?" + encode_query(pairs)
+
+
+def _dask() -> Any:
+    """`agentbay_oss.dask`, imported only when `cluster=` is given (it imports distributed)."""
+    from .. import dask
+
+    return dask
+
+
+async def _on_cluster(
+    cluster: Any,
+    client: OssClient,
+    path: str | None,
+    progress: Progress,
+    outcome: Outcome,
+    work: Callable[[Any], Awaitable[None]],
+) -> None:
+    await _dask().on_cluster(cluster, client, path, progress, outcome, work)
 
 
 async def _download_to(
