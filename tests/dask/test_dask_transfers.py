@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import zlib
+import signal
+import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any, TypeVar
 import oss2
 from distributed import Client
 
+from agentbay_oss import AgentBay
 from agentbay_oss.aio import AsyncAgentBay, AsyncOss, TransferConfig
 from agentbay_oss.dask import Cluster
+from agentbay_oss.protocol.crc64 import crc64
 
 T = TypeVar("T")
 KiB = 1024
@@ -115,7 +118,7 @@ def test_upload_and_download_match_the_local_transfer(
     assert sorted(seen) == sorted("c/" + k for k in expected)
     # The split file was completed once: its CRC-64 is the parts' (checked at Complete).
     head = peer.head_object("c/big/huge.bin")
-    assert int(head.headers["x-oss-hash-crc64ecma"]) == _crc64(files["big/huge.bin"])
+    assert int(head.headers["x-oss-hash-crc64ecma"]) == crc64(files["big/huge.bin"])
     last = events[-1]
     assert (last.files_done, last.bytes_done) == (len(files), sum(map(len, files.values())))
     assert down_c.success, down_c.error_message
@@ -124,11 +127,184 @@ def test_upload_and_download_match_the_local_transfer(
     assert peer.list_multipart_uploads().upload_list == []
 
 
-def _crc64(data: bytes) -> int:
-    from agentbay_oss.protocol.crc64 import crc64
+def test_syncs_match_the_local_syncs(
+    creds: Any, bucket: str, peer: oss2.Bucket, dask_client: Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    files = make_tree(src)
+    cluster = cluster_of(dask_client)
 
-    return crc64(data)
+    def change() -> None:
+        later = time.time_ns() + 5 * 10**9  # newer than the objects, to the second
+        (src / "d0/f00.txt").write_bytes(b"changed, same size?")
+        os.utime(src / "d0/f00.txt", ns=(later, later))
+        (src / "big/huge.bin").write_bytes(os.urandom(BIG + 1))
+        (src / "d1/f01.txt").unlink()
+        (src / "new.txt").write_bytes(b"new")
+
+    async def go() -> tuple[Any, ...]:
+        async with session(creds) as oss:
+            first = [
+                await oss.sync_upload(bucket, "c", str(src), cluster=cluster),
+                await oss.sync_upload(bucket, "l", str(src)),
+            ]
+            change()
+            second = [
+                await oss.sync_upload(bucket, "c", str(src), delete=True, cluster=cluster),
+                await oss.sync_upload(bucket, "l", str(src), delete=True),
+            ]
+            down = [
+                await oss.sync_download(bucket, "c", str(tmp_path / "dc"), cluster=cluster),
+                await oss.sync_download(bucket, "c", str(tmp_path / "dl")),
+            ]
+            again = await oss.sync_download(bucket, "c", str(tmp_path / "dc"), cluster=cluster)
+            return first, second, down, again
+
+    first, second, down, again = run(go())
+    for cl, lo in (first, second, down):
+        assert cl.success, cl.error_message
+        assert counts(cl) + (cl.skipped, cl.deleted) == counts(lo) + (lo.skipped, lo.deleted)
+    assert second[0].files == 3 and second[0].deleted == 1  # f00, huge.bin, new.txt
+    expected = local_tree(src)
+    expected.pop("empty/")  # a sync sends files only
+    assert listing(peer, "c/") == listing(peer, "l/") == expected
+    assert local_tree(tmp_path / "dc") == local_tree(tmp_path / "dl") == expected
+    assert again.success and again.files == 0 and again.skipped == len(expected)
+    assert peer.list_multipart_uploads().upload_list == []
 
 
-def _unused() -> int:
-    return zlib.crc32(b"")
+def test_prefix_copy_matches_the_local_copy(
+    creds: Any, bucket: str, peer: oss2.Bucket, dask_client: Client, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "src")
+
+    async def go() -> tuple[Any, Any]:
+        async with session(creds) as oss:
+            up = await oss.upload(bucket, "src", str(tmp_path / "src"))
+            assert up.success, up.error_message
+            cl = await oss.copy(bucket, "src/", bucket, "c", cluster=cluster_of(dask_client))
+            lo = await oss.copy(bucket, "src/", bucket, "l")
+            return cl, lo
+
+    cl, lo = run(go())
+    assert cl.success, cl.error_message
+    assert counts(cl) == counts(lo)
+    assert listing(peer, "c/") == listing(peer, "l/") == dict(files, **{"empty/": b""})
+
+
+def test_blocking_api_with_a_scheduler_address(
+    creds: Any, bucket: str, peer: oss2.Bucket, dask_client: Client, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "src")
+    session = AgentBay(CONFIG).create().session
+    try:
+        got = session.oss.env_init(
+            creds.access_key_id, creds.access_key_secret, creds.security_token,
+            endpoint=creds.endpoint, region=creds.region,
+        )  # fmt: skip
+        assert got.success
+        address = dask_client.scheduler.address
+        r = session.oss.upload(bucket, "b", str(tmp_path / "src"), cluster=address)
+        assert r.success, r.error_message
+        d = session.oss.sync_download(bucket, "b", str(tmp_path / "out"), cluster=address)
+        assert d.success and d.files == len(files), d.error_message
+    finally:
+        session.delete()
+    assert listing(peer, "b/") == dict(files, **{"empty/": b""})
+    assert local_tree(tmp_path / "out") == files
+
+
+def test_a_worker_that_cannot_see_the_path_is_named(
+    creds: Any, bucket: str, peer: oss2.Bucket, dask_client: Client, tmp_path: Path,
+    monkeypatch: Any,
+) -> None:  # fmt: skip
+    # /proc/self/cwd/tree names a different directory in each process: the tree here, and on
+    # a worker whatever its working directory holds. Two workers work where the tree is, the
+    # third elsewhere: a path that does not mean the same on every machine.
+    make_tree(tmp_path / "tree")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path)
+    workers = sorted(dask_client.scheduler_info()["workers"])
+    blind = workers[0]
+    before = dask_client.run(os.getcwd)
+    dask_client.run(os.chdir, str(tmp_path), workers=workers[1:])
+    dask_client.run(os.chdir, str(elsewhere), workers=[blind])
+    try:
+
+        async def go() -> tuple[Any, Any]:
+            async with session(creds) as oss:
+                up = await oss.upload(
+                    bucket, "x", "/proc/self/cwd/tree", cluster=cluster_of(dask_client)
+                )
+                down = await oss.sync_download(
+                    bucket, "", "/proc/self/cwd/out", cluster=cluster_of(dask_client)
+                )
+                return up, down
+
+        up, down = run(go())
+    finally:
+        for worker, cwd in before.items():
+            dask_client.run(os.chdir, cwd, workers=[worker])
+    for r in (up, down):
+        assert not r.success
+        assert f"Dask worker {blind} cannot see /proc/self/cwd/" in r.error_message
+        assert "same shared directory" in r.error_message
+    assert list(oss2.ObjectIterator(peer)) == []  # nothing moved
+    assert sorted(p.name for p in tmp_path.glob("*/.agentbay-dask-probe-*")) == []
+
+
+def test_a_worker_killed_mid_upload(
+    creds: Any, bucket: str, oss_server: Any, peer: oss2.Bucket, dask_client: Client,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    src = tmp_path / "src"
+    files = make_tree(src)
+    for i in range(30):
+        (src / "more" / f"m{i:02d}").parent.mkdir(exist_ok=True)
+        data = os.urandom(50 + i)
+        (src / "more" / f"m{i:02d}").write_bytes(data)
+        files[f"more/m{i:02d}"] = data
+    pids = dask_client.run(os.getpid)
+    killed: list[tuple[str, int, int]] = []
+
+    def kill_a_busy_worker(_: Any) -> None:
+        if killed:
+            return
+        busy = {w: len(keys) for w, keys in dask_client.processing().items() if keys}
+        worker = max(busy, key=busy.__getitem__) if busy else sorted(pids)[0]
+        os.kill(pids[worker], signal.SIGKILL)
+        killed.append((worker, pids[worker], busy.get(worker, 0)))
+
+    oss_server.faults.latency_ms = 40  # every batch lasts long enough to be cut
+    cluster = Cluster(dask_client, batch_files=2, batch_bytes=256 * KiB)
+
+    async def go() -> Any:
+        async with session(creds) as oss:
+            return await oss.upload(
+                bucket, "k", str(src), cluster=cluster, on_object=kill_a_busy_worker
+            )
+
+    r = run(go())
+    oss_server.faults.latency_ms = 0
+    assert killed and killed[0][2] > 0, killed  # the worker had a batch when it was killed
+    assert r.success, r.error_message
+    assert r.files == len(files)
+    assert listing(peer, "k/") == dict(files, **{"empty/": b""})
+    assert peer.list_multipart_uploads().upload_list == []
+    # The nanny restarts the worker; the next tests get three workers again.
+    dask_client.wait_for_workers(3, timeout=60)
+    assert pids[killed[0][0]] not in dask_client.run(os.getpid).values()
+
+
+def test_the_core_does_not_import_dask() -> None:
+    code = (
+        "import sys, agentbay_oss, agentbay_oss.aio, agentbay_oss.sync, agentbay_oss.cli, "
+        "agentbay_oss.aio.engine\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "assert not bad, bad\n"
+    )
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
