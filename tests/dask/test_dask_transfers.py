@@ -131,7 +131,7 @@ def test_syncs_match_the_local_syncs(
     creds: Any, bucket: str, peer: oss2.Bucket, dask_client: Client, tmp_path: Path
 ) -> None:
     src = tmp_path / "src"
-    files = make_tree(src)
+    make_tree(src)
     cluster = cluster_of(dask_client)
 
     def change() -> None:
@@ -163,7 +163,7 @@ def test_syncs_match_the_local_syncs(
     first, second, down, again = run(go())
     for cl, lo in (first, second, down):
         assert cl.success, cl.error_message
-        assert counts(cl) + (cl.skipped, cl.deleted) == counts(lo) + (lo.skipped, lo.deleted)
+        assert (*counts(cl), cl.skipped, cl.deleted) == (*counts(lo), lo.skipped, lo.deleted)
     assert second[0].files == 3 and second[0].deleted == 1  # f00, huge.bin, new.txt
     expected = local_tree(src)
     expected.pop("empty/")  # a sync sends files only
