@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 import distributed
 
 from ..aio._client import OssClient
-from ..errors import InvalidInputError, LocalFileError, OssError, TransportError
+from ..errors import (
+    InvalidInputError,
+    LocalFileError,
+    OssError,
+    TokenExpiredError,
+    TransportError,
+)
 from ._payload import WorkerConfig, payload_of
 from ._worker import fingerprint, probe_path
 
@@ -58,7 +64,17 @@ class Connected:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(payload, *args)` on some worker. A lost worker's task is rerun by Dask;
         an `OssError` raised there comes back as itself; anything else (a task killed too
-        often, a worker-side crash) ends the transfer as a transport failure."""
+        often, a worker-side crash) ends the transfer as a transport failure. A task refused
+        for an expired STS token is sent once more with the provider's new credentials."""
+        used = self.oss._generation
+        try:
+            return await self._call_once(fn, *args)
+        except TokenExpiredError:
+            if not await self.oss.refresh_credentials(used):
+                raise
+        return await self._call_once(fn, *args)
+
+    async def _call_once(self, fn: Callable[..., T], *args: Any) -> T:
         cfg: WorkerConfig = await payload_of(self.oss)  # fresh STS credentials reach workers
         fut = self.client.submit(fn, cfg, *args, pure=False)
         try:

@@ -94,6 +94,8 @@ class Job:
         except Exception as exc:
             err = from_exception(exc, label)
             if is_fatal(err):
+                if err is exc:
+                    raise
                 raise err from exc
             self.outcome.record(label, err)
 

@@ -12,9 +12,9 @@ import asyncio
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..aio import _files
 from ..aio._client import HttpCore, ObjectMeta, OssClient
@@ -23,15 +23,25 @@ from ..aio._copy import copy_object
 from ..aio._download import _fetch_range_to_fd, download_object
 from ..aio._target import ObjectTarget
 from ..aio._upload import Multipart, PartDone, send_part, upload_file
-from ..errors import SourceChangedError
+from ..errors import OssError, SourceChangedError
 from ..models import TransferredObject
-from ..sync._portal import portal, run
+from ..sync._portal import portal
+from ..sync._portal import run as _run_on_loop
 from ._items import CopyItem, DownItem, Report, Span, UpItem
 from ._payload import WorkerConfig
 
 T = TypeVar("T")
 KEEP = 4  # engines kept per process: the current credentials and a few just replaced
 _clients: OrderedDict[str, OssClient] = OrderedDict()
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on the process's engine loop. An error leaves the task without its cause chain:
+    Dask pickles the chain (aiohttp objects in it may not pickle) and walks it."""
+    try:
+        return _run_on_loop(coro)
+    except OssError as exc:
+        raise exc from None
 
 
 async def client_for(cfg: WorkerConfig) -> OssClient:

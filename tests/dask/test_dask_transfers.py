@@ -19,6 +19,7 @@ from agentbay_oss import AgentBay
 from agentbay_oss.aio import AsyncAgentBay, AsyncOss, TransferConfig
 from agentbay_oss.dask import Cluster
 from agentbay_oss.protocol.crc64 import crc64
+from agentbay_oss.protocol.signing import Credentials
 
 T = TypeVar("T")
 KiB = 1024
@@ -36,13 +37,13 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 @asynccontextmanager
-async def session(creds: Any) -> AsyncIterator[AsyncOss]:
+async def session(creds: Any, **env: Any) -> AsyncIterator[AsyncOss]:
     created = await AsyncAgentBay(CONFIG).create()
     assert created.success, created.error_message
     oss = created.session.oss
     got = await oss.env_init(
         creds.access_key_id, creds.access_key_secret, creds.security_token,
-        endpoint=creds.endpoint, region=creds.region,
+        endpoint=creds.endpoint, region=creds.region, **env,
     )  # fmt: skip
     assert got.success, got.error_message
     try:
@@ -212,6 +213,63 @@ def test_blocking_api_with_a_scheduler_address(
         session.delete()
     assert listing(peer, "b/") == dict(files, **{"empty/": b""})
     assert local_tree(tmp_path / "out") == files
+
+
+def test_per_file_failures_end_as_in_a_local_download(
+    creds: Any, bucket: str, dask_client: Client, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "src")
+    for side in ("dc", "dl"):  # a directory where an object's file must go: that file fails
+        (tmp_path / side / "d0" / "f00.txt").mkdir(parents=True)
+        (tmp_path / side / "big" / "huge.bin").mkdir(parents=True)
+    failed: list[str] = []
+
+    async def go() -> tuple[Any, Any]:
+        async with session(creds) as oss:
+            assert (await oss.upload(bucket, "s", str(tmp_path / "src"))).success
+            cl = await oss.download(
+                bucket, "s/", str(tmp_path / "dc"), cluster=cluster_of(dask_client)
+            )
+            lo = await oss.download(bucket, "s/", str(tmp_path / "dl"))
+            return cl, lo
+
+    cl, lo = run(go())
+    assert not cl.success and counts(cl) == counts(lo)
+    assert cl.failed == 2 and cl.files == len(files) - 2
+    for rel in ("d0/f00.txt", "big/huge.bin"):
+        assert f"{tmp_path / 'dc' / rel} is an existing directory" in cl.error_message
+    assert type(cl._error) is type(lo._error)
+    assert local_tree(tmp_path / "dc") == local_tree(tmp_path / "dl")
+    assert not failed
+
+
+def test_refreshed_sts_credentials_reach_the_workers(
+    creds: Any, bucket: str, oss_server: Any, peer: oss2.Bucket, dask_client: Client,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    files = make_tree(tmp_path / "src")
+    calls: list[int] = []
+
+    def provider() -> Credentials:
+        calls.append(1)
+        return Credentials(creds.access_key_id, creds.access_key_secret, "fresh-token")
+
+    async def go() -> tuple[Any, Any]:
+        async with session(creds, credentials_provider=provider) as oss:
+            first = await oss.upload(
+                bucket, "a", str(tmp_path / "src"), cluster=cluster_of(dask_client)
+            )
+            # The workers' engines hold the old token, which now answers SecurityTokenExpired.
+            oss_server.set_credentials(creds.access_key_id, creds.access_key_secret, "fresh-token")
+            second = await oss.upload(
+                bucket, "b", str(tmp_path / "src"), cluster=cluster_of(dask_client)
+            )
+            return first, second
+
+    first, second = run(go())
+    assert first.success and second.success, second.error_message
+    assert calls == [1]
+    assert listing(peer, "b/") == dict(files, **{"empty/": b""})
 
 
 def test_a_worker_that_cannot_see_the_path_is_named(
