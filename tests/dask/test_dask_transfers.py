@@ -313,6 +313,21 @@ def test_a_worker_that_cannot_see_the_path_is_named(
     assert sorted(p.name for p in tmp_path.glob("*/.agentbay-dask-probe-*")) == []
 
 
+def test_cli_cp_and_sync_with_dask(
+    creds: Any, bucket: str, peer: oss2.Bucket, dask_client: Client, tmp_path: Path
+) -> None:
+    from tests.cli.test_cli import cli
+
+    files = make_tree(tmp_path / "src")
+    address = dask_client.scheduler.address
+    up = cli("cp", "-r", "--dask", address, str(tmp_path / "src"), f"oss://{bucket}/t", creds=creds)
+    assert up.returncode == 0, up.stderr
+    assert listing(peer, "t/") == dict(files, **{"empty/": b""})
+    down = cli("sync", "--dask", address, f"oss://{bucket}/t", str(tmp_path / "out"), creds=creds)
+    assert down.returncode == 0, down.stderr
+    assert local_tree(tmp_path / "out") == files
+
+
 def test_a_worker_killed_mid_upload(
     creds: Any, bucket: str, oss_server: Any, peer: oss2.Bucket, dask_client: Client,
     tmp_path: Path,
