@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -76,6 +76,9 @@ from ._sources import as_source
 from ._sync import ActionHook, SyncCounts, SyncOptions, sync_download, sync_upload
 from ._target import ObjectTarget, Target, UrlTarget, meta_from_range_reply
 from ._upload import upload_dir, upload_file, upload_source
+
+if TYPE_CHECKING:
+    from ..dask import Job
 
 log = logging.getLogger("agentbay_oss.aio")
 R = TypeVar("R", bound=ApiResponse)
@@ -318,19 +321,16 @@ class AsyncOss:
             if is_dir and cluster is not None:
                 validate_key(object, allow_empty=True)
                 prefix = dir_prefix(object)
-                root = await asyncio.to_thread(os.path.abspath, local)
 
                 def headers_for(rel: str) -> dict[str, str]:
                     return object_headers(prefix + rel, content_type, metadata)
 
-                await _on_cluster(
-                    cluster,
-                    client,
-                    root,
-                    prog,
-                    outcome,
-                    lambda job: _dask().upload_dir(job, bucket, prefix, root, headers_for, chosen),
-                )
+                def work(job: Job, root: str) -> Awaitable[None]:
+                    from ..dask import upload_dir  # imports distributed: only here
+
+                    return upload_dir(job, bucket, prefix, root, headers_for, chosen)
+
+                await _on_cluster(cluster, client, local, prog, outcome, work)
             elif is_dir:
                 validate_key(object, allow_empty=True)
                 prefix = dir_prefix(object)
@@ -459,17 +459,14 @@ class AsyncOss:
                     )
                 outcome = Outcome(on_object)
                 if cluster is not None:
-                    root = Path(await asyncio.to_thread(os.path.abspath, root))
-                    await asyncio.to_thread(_files.make_dirs, root)
                     pre = prefix
-                    await _on_cluster(
-                        cluster,
-                        client,
-                        str(root),
-                        prog,
-                        outcome,
-                        lambda job: _dask().download_prefix(job, bucket, pre, root, chosen),
-                    )
+
+                    def work(job: Job, here: str) -> Awaitable[None]:
+                        from ..dask import download_prefix  # imports distributed: only here
+
+                        return download_prefix(job, bucket, pre, Path(here), chosen)
+
+                    await _on_cluster(cluster, client, local, prog, outcome, work, create=True)
                 else:
                     await download_prefix(client, bucket, prefix, root, prog, outcome, chosen)
             else:
@@ -646,16 +643,13 @@ class AsyncOss:
                     raise InvalidInputError(f"copying {where} would change nothing")
                 outcome = Outcome(on_object)
                 if cluster is not None:
-                    await _on_cluster(
-                        cluster,
-                        client,
-                        None,
-                        prog,
-                        outcome,
-                        lambda job: _dask().copy_prefix(
-                            job, src_bucket, src_key, dst_bucket, dst_prefix
-                        ),
-                    )
+
+                    def work(job: Job, _here: str) -> Awaitable[None]:
+                        from ..dask import copy_prefix  # imports distributed: only here
+
+                        return copy_prefix(job, src_bucket, src_key, dst_bucket, dst_prefix)
+
+                    await _on_cluster(cluster, client, None, prog, outcome, work)
                 else:
                     await copy_prefix(
                         client, src_bucket, src_key, dst_bucket, dst_prefix, prog, outcome
@@ -717,15 +711,13 @@ class AsyncOss:
             outcome, counts = Outcome(on_object), SyncCounts()
             pre, prog = dir_prefix(prefix), Progress(progress)
             if cluster is not None:
-                root = await asyncio.to_thread(os.path.abspath, local)
-                await _on_cluster(
-                    cluster,
-                    client,
-                    root,
-                    prog,
-                    outcome,
-                    lambda job: _dask().sync_upload(job, bucket, pre, root, opts, counts),
-                )
+
+                def work(job: Job, here: str) -> Awaitable[None]:
+                    from ..dask import sync_upload  # imports distributed: only here
+
+                    return sync_upload(job, bucket, pre, here, opts, counts)
+
+                await _on_cluster(cluster, client, local, prog, outcome, work)
             else:
                 await sync_upload(client, bucket, pre, local, opts, prog, outcome, counts)
             return self._sync_result(where, outcome, counts, dry_run, started)
@@ -771,17 +763,13 @@ class AsyncOss:
             outcome, counts = Outcome(on_object), SyncCounts()
             pre, prog = dir_prefix(prefix), Progress(progress)
             if cluster is not None:
-                root = Path(await asyncio.to_thread(os.path.abspath, root))
-                await asyncio.to_thread(_files.make_dirs, root)
-                here = root
-                await _on_cluster(
-                    cluster,
-                    client,
-                    str(root),
-                    prog,
-                    outcome,
-                    lambda job: _dask().sync_download(job, bucket, pre, here, opts, counts),
-                )
+
+                def work(job: Job, here: str) -> Awaitable[None]:
+                    from ..dask import sync_download  # imports distributed: only here
+
+                    return sync_download(job, bucket, pre, Path(here), opts, counts)
+
+                await _on_cluster(cluster, client, str(root), prog, outcome, work, create=True)
             else:
                 await sync_download(client, bucket, pre, root, opts, prog, outcome, counts)
             return self._sync_result(where, outcome, counts, dry_run, started)
@@ -968,22 +956,28 @@ class AsyncOss:
         return client.url(bucket, key) + "?" + encode_query(pairs)
 
 
-def _dask() -> Any:
-    """`agentbay_oss.dask`, imported only when `cluster=` is given (it imports distributed)."""
-    from .. import dask
-
-    return dask
-
-
 async def _on_cluster(
     cluster: Any,
     client: OssClient,
     path: str | None,
     progress: Progress,
     outcome: Outcome,
-    work: Callable[[Any], Awaitable[None]],
+    work: Callable[[Job, str], Awaitable[None]],
+    create: bool = False,
 ) -> None:
-    await _dask().on_cluster(cluster, client, path, progress, outcome, work)
+    """Run `work(job, absolute path)` on the cluster; `create`: make the directory first (a
+    download's destination, which the workers' probe then reads)."""
+    here = ""
+    if path is not None:
+        here = await asyncio.to_thread(os.path.abspath, path)
+        if create:
+            await asyncio.to_thread(_files.make_dirs, Path(here))
+    from ..dask import on_cluster  # imports distributed: only when cluster= is given
+
+    await on_cluster(
+        cluster, client, here if path is not None else None, progress, outcome,
+        lambda job: work(job, here),
+    )  # fmt: skip
 
 
 async def _download_to(

@@ -21,14 +21,13 @@ from ..aio import _sync as local_sync
 from ..aio._client import OssClient
 from ..aio._common import Outcome, Progress, is_fatal, run_pool, walk_tree
 from ..aio._copy import copy_object
-from ..aio._download import create_temp
+from ..aio._download import _whole, create_temp, whole_crc
 from ..aio._errors import from_exception
 from ..aio._target import ObjectTarget
 from ..aio._upload import abort_shielded, complete, start_multipart
-from ..errors import IntegrityError, InvalidInputError, OssError, SourceChangedError
+from ..errors import InvalidInputError, OssError, SourceChangedError
 from ..models import TransferredObject
 from ..protocol import planning
-from ..protocol.crc64 import crc64_combine_all
 from ..protocol.keys import local_path_for, validate_key
 from ..protocol.metadata import META_PREFIX, MTIME
 from ..protocol.syncplan import PathFilter
@@ -206,30 +205,16 @@ class Job:
                 await self.progress.add_bytes(sum(n for _, n, _ in got), target.where)
 
             await self.pieces(batcher, spans, fetch)
-            crc = crc64_combine_all(done[s.offset] for s in spans)
-            if meta.crc64 is not None and crc != meta.crc64:
-                raise IntegrityError(
-                    f"GET {target.where}: CRC64 of the downloaded bytes ({crc}) differs from "
-                    f"the object's ({meta.crc64})",
-                    hint="download again; nothing was written to the destination",
-                )
+            crc = whole_crc(target, meta, (done[s.offset] for s in spans))
             owned = False
             await asyncio.to_thread(_files.finish_temp, fd, tmp, dest, meta.source_mtime_ns)
         finally:
             if owned:
                 _files.discard_temp(fd, tmp)
         await self.progress.file_done(target.where)
-        await self.outcome.add(
-            TransferredObject(
-                key=key,
-                size=meta.size,
-                etag=meta.etag,
-                crc64=crc,
-                local_path=str(dest),
-                content_type=meta.content_type,
-                metadata=dict(meta.metadata),
-            )
-        )
+        obj = _whole(target, dest, meta.size, meta, crc)
+        obj.key = key
+        await self.outcome.add(obj)
 
     async def send_download(
         self, batcher: Batcher[DownItem], bucket: str, key: str, size: int, etag: str, dest: Path

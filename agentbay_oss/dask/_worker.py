@@ -110,41 +110,34 @@ def upload_parts(
     info: tuple[int, int],
     spans: list[Span],
 ) -> list[PartDone]:
-    """UploadPart of some parts of a multipart upload the coordinator initiated."""
-    return run(_upload_parts(cfg, bucket, key, upload_id, path, info, spans))
+    """UploadPart of some parts of a multipart upload the coordinator initiated; `info`: the
+    file's (size, mtime_ns) when it was split (a changed file fails the task)."""
 
+    async def go() -> list[PartDone]:
+        client = await client_for(cfg)
+        target = ObjectTarget(client, bucket, key)
+        mp = Multipart(target, upload_id, 0)
+        fd, now = await asyncio.to_thread(_files.open_source, path)
+        try:
+            if (now.size, now.mtime_ns) != info:
+                raise SourceChangedError(f"{path} changed while it was being uploaded")
 
-async def _upload_parts(
-    cfg: WorkerConfig,
-    bucket: str,
-    key: str,
-    upload_id: str,
-    path: str,
-    info: tuple[int, int],
-    spans: list[Span],
-) -> list[PartDone]:
-    client = await client_for(cfg)
-    target = ObjectTarget(client, bucket, key)
-    mp = Multipart(target, upload_id, 0)
-    fd, now = await asyncio.to_thread(_files.open_source, path)
-    try:
-        if (now.size, now.mtime_ns) != info:
-            raise SourceChangedError(f"{path} changed while it was being uploaded")
+            async def one(span: Span) -> PartDone:
+                async def op() -> PartDone:
+                    buf = bytearray(span.size)
+                    crc = await asyncio.to_thread(
+                        _files.read_part_into, fd, buf, span.offset, span.size, path
+                    )
+                    async with target.lease() as lease:
+                        return await send_part(lease, mp, span.number, memoryview(buf), crc)
 
-        async def one(span: Span) -> PartDone:
-            async def op() -> PartDone:
-                buf = bytearray(span.size)
-                crc = await asyncio.to_thread(
-                    _files.read_part_into, fd, buf, span.offset, span.size, path
-                )
-                async with target.lease() as lease:
-                    return await send_part(lease, mp, span.number, memoryview(buf), crc)
+                return await target.retry(op, f"PUT part {span.number} of {target.where}")
 
-            return await target.retry(op, f"PUT part {span.number} of {target.where}")
+            return await run_pool(spans, client.core.config.concurrency, one)
+        finally:
+            os.close(fd)
 
-        return await run_pool(spans, client.core.config.concurrency, one)
-    finally:
-        os.close(fd)
+    return run(go())
 
 
 # ---------------------------------------------------------------------------- downloads
@@ -178,25 +171,23 @@ def download_ranges(
 ) -> list[tuple[int, int, int]]:
     """Ranges of one object written at their offsets into the temp file the coordinator
     preallocated; returns (offset, length, CRC-64) of each."""
-    return run(_download_ranges(cfg, bucket, key, temp, meta, spans))
 
+    async def go() -> list[tuple[int, int, int]]:
+        client = await client_for(cfg)
+        target = ObjectTarget(client, bucket, key)
+        # No O_CREAT: a temp file that is gone means the coordinator gave up on it.
+        fd = await asyncio.to_thread(os.open, temp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
 
-async def _download_ranges(
-    cfg: WorkerConfig, bucket: str, key: str, temp: str, meta: ObjectMeta, spans: list[Span]
-) -> list[tuple[int, int, int]]:
-    client = await client_for(cfg)
-    target = ObjectTarget(client, bucket, key)
-    # No O_CREAT: a temp file that is gone means the coordinator gave up on it.
-    fd = await asyncio.to_thread(os.open, temp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
+            async def one(span: Span) -> tuple[int, int, int]:
+                crc = await _fetch_range_to_fd(target, fd, span.offset, span.size, meta)
+                return span.offset, span.size, crc
 
-        async def one(span: Span) -> tuple[int, int, int]:
-            crc = await _fetch_range_to_fd(target, fd, span.offset, span.size, meta)
-            return span.offset, span.size, crc
+            return await run_pool(spans, client.core.config.concurrency, one)
+        finally:
+            os.close(fd)
 
-        return await run_pool(spans, client.core.config.concurrency, one)
-    finally:
-        os.close(fd)
+    return run(go())
 
 
 # ---------------------------------------------------------------------------- copies
