@@ -264,6 +264,16 @@ def _add_tuning(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_dask(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="shard a directory / prefix over a Dask cluster (scheduler address, e.g. "
+        "tcp://host:8786; needs agentbay-oss[dask]); local paths must be the same shared "
+        "directory on every worker",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from agentbay_oss import __version__
 
@@ -320,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="user metadata (x-oss-meta-NAME), repeatable",
     )
     _add_tuning(cp)
+    _add_dask(cp)
     _add_common(cp, credentials=True)
 
     sync = sub.add_parser(
@@ -346,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--checksum", action="store_true", help="compare CRC-64 of both sides")
     _add_filters(sync)
     _add_tuning(sync)
+    _add_dask(sync)
     _add_common(sync, credentials=True)
 
     mv = sub.add_parser(
@@ -832,6 +844,7 @@ def _cmd_cp(args: argparse.Namespace) -> int:
                         key,
                         src.value,
                         progress=hook,
+                        cluster=args.dask,
                         **filters,
                         **_upload_options(args),  # type: ignore[arg-type]
                     )
@@ -872,7 +885,9 @@ def _cmd_cp(args: argparse.Namespace) -> int:
                 return _download_planned(args, oss, src, dst)
             with report.progress("download") as hook:
                 if src.kind == "oss":
-                    result = oss.download(src.bucket, src.key, dst.value, progress=hook, **filters)
+                    result = oss.download(
+                        src.bucket, src.key, dst.value, progress=hook, cluster=args.dask, **filters
+                    )
                 else:
                     result = oss.download_anonymous(src.value, dst.value, progress=hook)
     except KeyboardInterrupt:
@@ -968,12 +983,14 @@ def _cp_tree_planned(
         with _oss(args) as oss, report.progress(direction) as hook:
             if upload:
                 result = oss.sync_upload(
-                    bucket, prefix, local, progress=hook, on_action=show, **options
-                )
+                    bucket, prefix, local, progress=hook, on_action=show, cluster=args.dask,
+                    **options,
+                )  # fmt: skip
             else:
                 result = oss.sync_download(
-                    bucket, prefix, local, progress=hook, on_action=show, **options
-                )
+                    bucket, prefix, local, progress=hook, on_action=show, cluster=args.dask,
+                    **options,
+                )  # fmt: skip
     except KeyboardInterrupt:
         done = "uploaded to" if upload else "downloaded into"
         raise report.interrupted(
@@ -1008,7 +1025,9 @@ def _cp_remote(args: argparse.Namespace, src: Location, dst: Location) -> int:
         return EXIT_OK
     try:
         with _oss(args) as oss, report.progress("copy") as hook:
-            result = oss.copy(src.bucket, src.key, dst.bucket, dst.key, progress=hook)
+            result = oss.copy(
+                src.bucket, src.key, dst.bucket, dst.key, progress=hook, cluster=args.dask
+            )
     except KeyboardInterrupt:
         raise report.interrupted(f"copied to {dst.value}", args) from None
     _check(result, f"copy of {src.value} to {dst.value} failed")
@@ -1140,12 +1159,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         with _oss(args) as oss, report.progress("sync") as hook:
             if src.kind == "local":
                 result = oss.sync_upload(
-                    dst.bucket, dst.key, src.value, progress=hook, on_action=show, **options
-                )
+                    dst.bucket, dst.key, src.value, progress=hook, on_action=show,
+                    cluster=args.dask, **options,
+                )  # fmt: skip
             else:
                 result = oss.sync_download(
-                    src.bucket, src.key, dst.value, progress=hook, on_action=show, **options
-                )
+                    src.bucket, src.key, dst.value, progress=hook, on_action=show,
+                    cluster=args.dask, **options,
+                )  # fmt: skip
     except KeyboardInterrupt:
         event = report.last
         done = event.files_done if event else 0

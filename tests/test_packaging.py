@@ -105,3 +105,14 @@ def test_the_wheel_runs_with_only_its_runtime_dependencies(wheel: Path, tmp_path
     assert version.strip() == f"agentbay-oss {agentbay_oss.__version__}"
     probe = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
     assert _run([py, "-c", probe, *DEV_ONLY], cwd=tmp_path).strip() == "[]"
+
+
+def test_the_core_does_not_import_dask() -> None:
+    """dask / distributed (the `[dask]` extra) load only when `cluster=` is given."""
+    code = (
+        "import sys, agentbay_oss, agentbay_oss.aio, agentbay_oss.sync, agentbay_oss.cli, "
+        "agentbay_oss.aio.engine, agentbay_oss.fsspec\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

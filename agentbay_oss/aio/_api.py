@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -76,6 +76,9 @@ from ._sources import as_source
 from ._sync import ActionHook, SyncCounts, SyncOptions, sync_download, sync_upload
 from ._target import ObjectTarget, Target, UrlTarget, meta_from_range_reply
 from ._upload import upload_dir, upload_file, upload_source
+
+if TYPE_CHECKING:
+    from ..dask import Job
 
 log = logging.getLogger("agentbay_oss.aio")
 R = TypeVar("R", bound=ApiResponse)
@@ -293,13 +296,16 @@ class AsyncOss:
         exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSUploadResult:
         """Upload a file (to `object`, or `object + name` if it ends with '/') or a directory
         (under prefix `object/`; `include` / `exclude`: glob patterns on the relative path,
         as for sync). `content_type` defaults to a guess from each key's suffix; `metadata`
         is stored as x-oss-meta-* on every object (and the file's mtime as
         x-oss-meta-mtime). A directory's result keeps counts; each object goes to
-        `on_object` as it is done (`objects` lists it only for a single file)."""
+        `on_object` as it is done (`objects` lists it only for a single file). `cluster`: a
+        `distributed.Client` or scheduler address (or `agentbay_oss.dask.Cluster`) to shard
+        a directory over; `path` must then be the same shared directory on every worker."""
         where = f"{path} to oss://{bucket}/{object}"
 
         async def run() -> OSSUploadResult:
@@ -312,7 +318,20 @@ class AsyncOss:
             object_headers(object or "x", content_type, metadata)  # bad values: refused now
             chosen = PathFilter.of(include, exclude)
             outcome = Outcome(on_object, keep=not is_dir)
-            if is_dir:
+            if is_dir and cluster is not None:
+                validate_key(object, allow_empty=True)
+                prefix = dir_prefix(object)
+
+                def headers_for(rel: str) -> dict[str, str]:
+                    return object_headers(prefix + rel, content_type, metadata)
+
+                def work(job: Job, root: str) -> Awaitable[None]:
+                    from ..dask import upload_dir  # imports distributed: only here
+
+                    return upload_dir(job, bucket, prefix, root, headers_for, chosen)
+
+                await _on_cluster(cluster, client, local, prog, outcome, work)
+            elif is_dir:
                 validate_key(object, allow_empty=True)
                 prefix = dir_prefix(object)
                 await upload_dir(
@@ -389,11 +408,13 @@ class AsyncOss:
         exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSDownloadResult:
         """Download an object to `path` (or into it if it is a directory), or a whole prefix
         (`object` ending with '/', or naming no object but having objects below it;
         `include` / `exclude` filter its relative keys, as for sync). A prefix's result
-        keeps counts; each object goes to `on_object` as it is done.
+        keeps counts; each object goes to `on_object` as it is done. `cluster`: shard a
+        prefix over a Dask cluster (as for `upload`; `path` shared by every worker).
 
         A symlink at `path` is followed (its target replaced atomically, the link kept); a
         character device or FIFO (`/dev/null`, a named pipe) is written into as a stream."""
@@ -437,7 +458,17 @@ class AsyncOss:
                         hint="pass a directory path",
                     )
                 outcome = Outcome(on_object)
-                await download_prefix(client, bucket, prefix, root, prog, outcome, chosen)
+                if cluster is not None:
+                    pre = prefix
+
+                    def work(job: Job, here: str) -> Awaitable[None]:
+                        from ..dask import download_prefix  # imports distributed: only here
+
+                        return download_prefix(job, bucket, pre, Path(here), chosen)
+
+                    await _on_cluster(cluster, client, local, prog, outcome, work, create=True)
+                else:
+                    await download_prefix(client, bucket, prefix, root, prog, outcome, chosen)
             else:
                 assert meta is not None
                 dest = Path(local)
@@ -588,11 +619,12 @@ class AsyncOss:
         *,
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSCopyResult:
         """Server-side copy (no bytes pass through this machine). A source ending in '/' (or
         empty) is a prefix: every object under it is copied below `dst_object/` (the result
         keeps counts; each copy goes to `on_object`). A destination ending in '/' receives
-        the source's name."""
+        the source's name. `cluster`: shard a prefix copy over a Dask cluster."""
         where = f"oss://{src_bucket}/{src_object} to oss://{dst_bucket}/{dst_object}"
 
         async def run() -> OSSCopyResult:
@@ -611,9 +643,18 @@ class AsyncOss:
                 if (src_bucket, src_key) == (dst_bucket, dst_prefix):
                     raise InvalidInputError(f"copying {where} would change nothing")
                 outcome = Outcome(on_object)
-                await copy_prefix(
-                    client, src_bucket, src_key, dst_bucket, dst_prefix, prog, outcome
-                )
+                if cluster is not None:
+
+                    def work(job: Job, _here: str) -> Awaitable[None]:
+                        from ..dask import copy_prefix  # imports distributed: only here
+
+                        return copy_prefix(job, src_bucket, src_key, dst_bucket, dst_prefix)
+
+                    await _on_cluster(cluster, client, None, prog, outcome, work)
+                else:
+                    await copy_prefix(
+                        client, src_bucket, src_key, dst_bucket, dst_prefix, prog, outcome
+                    )
             else:
                 if not dst_key or dst_key.endswith("/"):
                     dst_key += key_basename(src_key)
@@ -642,6 +683,7 @@ class AsyncOss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        cluster: Any = None,
     ) -> OSSSyncResult:
         """Make oss://bucket/prefix/ hold what the local directory `path` holds: send files
         the bucket lacks or that differ; with `delete=True` delete objects the directory
@@ -650,7 +692,8 @@ class AsyncOss:
         sides; one HEAD per same-size file). `include` / `exclude`: glob patterns on the
         relative path. `dry_run=True` changes nothing; `on_action` gets every decision. The
         walk and the listing are merged as two sorted streams: memory does not grow with
-        the tree, and a rerun after an interruption sends only what is missing."""
+        the tree, and a rerun after an interruption sends only what is missing. `cluster`:
+        the sends are sharded over a Dask cluster (as for `upload`)."""
         where = f"{path} to oss://{bucket}/{prefix}"
 
         async def run() -> OSSSyncResult:
@@ -667,9 +710,17 @@ class AsyncOss:
                 )
             opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
             outcome, counts = Outcome(on_object), SyncCounts()
-            await sync_upload(
-                client, bucket, dir_prefix(prefix), local, opts, Progress(progress), outcome, counts
-            )
+            pre, prog = dir_prefix(prefix), Progress(progress)
+            if cluster is not None:
+
+                def work(job: Job, here: str) -> Awaitable[None]:
+                    from ..dask import sync_upload  # imports distributed: only here
+
+                    return sync_upload(job, bucket, pre, here, opts, counts)
+
+                await _on_cluster(cluster, client, local, prog, outcome, work)
+            else:
+                await sync_upload(client, bucket, pre, local, opts, prog, outcome, counts)
             return self._sync_result(where, outcome, counts, dry_run, started)
 
         return await self._guard(OSSSyncResult, f"Sync of {where}", run)
@@ -688,12 +739,14 @@ class AsyncOss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        cluster: Any = None,
     ) -> OSSSyncResult:
         """Make the local directory `path` hold what oss://bucket/prefix/ holds (the mirror
         of `sync_upload`, same options). "size_mtime" compares a same-size file's mtime with
         the object's x-oss-meta-mtime (which uploads store and downloads restore, to the
         nanosecond), or with its Last-Modified (whole seconds) for objects other tools wrote:
-        one HEAD per same-size object. `delete=True` removes local files the prefix lacks."""
+        one HEAD per same-size object. `delete=True` removes local files the prefix lacks.
+        `cluster`: the sends are sharded over a Dask cluster (as for `download`)."""
         where = f"oss://{bucket}/{prefix} to {path}"
 
         async def run() -> OSSSyncResult:
@@ -709,9 +762,17 @@ class AsyncOss:
                 )
             opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
             outcome, counts = Outcome(on_object), SyncCounts()
-            await sync_download(
-                client, bucket, dir_prefix(prefix), root, opts, Progress(progress), outcome, counts
-            )
+            pre, prog = dir_prefix(prefix), Progress(progress)
+            if cluster is not None:
+
+                def work(job: Job, here: str) -> Awaitable[None]:
+                    from ..dask import sync_download  # imports distributed: only here
+
+                    return sync_download(job, bucket, pre, Path(here), opts, counts)
+
+                await _on_cluster(cluster, client, str(root), prog, outcome, work, create=True)
+            else:
+                await sync_download(client, bucket, pre, root, opts, prog, outcome, counts)
             return self._sync_result(where, outcome, counts, dry_run, started)
 
         return await self._guard(OSSSyncResult, f"Sync of {where}", run)
@@ -894,6 +955,30 @@ class AsyncOss:
         else:
             pairs = presign_v1_query(creds, method, bucket, key, int(time.time()) + expires)
         return client.url(bucket, key) + "?" + encode_query(pairs)
+
+
+async def _on_cluster(
+    cluster: Any,
+    client: OssClient,
+    path: str | None,
+    progress: Progress,
+    outcome: Outcome,
+    work: Callable[[Job, str], Awaitable[None]],
+    create: bool = False,
+) -> None:
+    """Run `work(job, absolute path)` on the cluster; `create`: make the directory first (a
+    download's destination, which the workers' probe then reads)."""
+    here = ""
+    if path is not None:
+        here = await asyncio.to_thread(os.path.abspath, path)
+        if create:
+            await asyncio.to_thread(_files.make_dirs, Path(here))
+    from ..dask import on_cluster  # imports distributed: only when cluster= is given
+
+    await on_cluster(
+        cluster, client, here if path is not None else None, progress, outcome,
+        lambda job: work(job, here),
+    )  # fmt: skip
 
 
 async def _download_to(

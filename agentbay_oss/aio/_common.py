@@ -191,6 +191,8 @@ class Pipeline(Generic[T]):
                 except Exception as exc:
                     err = from_exception(exc, label(item))
                     if is_fatal(err):
+                        if err is exc:
+                            raise  # not `from exc`: a cause that is itself is a cycle
                         raise err from exc
                     self.outcome.record(label(item), err)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -62,6 +62,18 @@ async def create_temp(dest: Path, size: int) -> tuple[int, Path]:
 
 class WholeCrcMismatch(IntegrityError):
     """The ranges of an object combine to the wrong CRC64 (some range was corrupted)."""
+
+
+def whole_crc(target: Target, meta: ObjectMeta, ranges: Iterable[tuple[int, int]]) -> int:
+    """The CRC-64 of (crc, length) ranges in order, checked against the object's."""
+    crc = crc64_combine_all(ranges)
+    if meta.crc64 is not None and crc != meta.crc64:
+        raise WholeCrcMismatch(
+            f"GET {target.where}: CRC64 of the downloaded bytes ({crc}) differs from "
+            f"the object's ({meta.crc64})",
+            hint="download again; nothing was written to the destination",
+        )
+    return crc
 
 
 async def wait_uncancellable(fut: asyncio.Future[T]) -> None:
@@ -238,13 +250,7 @@ async def download_ranged(
             await progress.add_bytes(length, target.where)
 
         await run_pool([r for r in ranges if r[0] not in done], cfg.concurrency, fetch)
-        crc = crc64_combine_all(done[off] for off, _ in ranges)
-        if meta.crc64 is not None and crc != meta.crc64:
-            raise WholeCrcMismatch(
-                f"GET {target.where}: CRC64 of the downloaded bytes ({crc}) differs from "
-                f"the object's ({meta.crc64})",
-                hint="download again; nothing was written to the destination",
-            )
+        crc = whole_crc(target, meta, (done[off] for off, _ in ranges))
         owned = False
         await asyncio.to_thread(_files.finish_temp, fd, tmp, dest, meta.source_mtime_ns)
     except BaseException as exc:

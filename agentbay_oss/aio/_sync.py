@@ -53,6 +53,10 @@ class Remote:
     key: str
 
 
+SendUpload = Callable[[str, Local], Awaitable[None]]
+SendDownload = Callable[[Remote, Path], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Pair(Generic[L, R]):
     """One relative key, as the source and the destination have it (None: missing)."""
@@ -168,7 +172,10 @@ async def sync_upload(
     progress: Progress,
     outcome: Outcome,
     counts: SyncCounts,
+    send: SendUpload | None = None,
 ) -> None:
+    """`send(key, local)`: how a decided upload is carried out (default: here, now; the
+    Dask layer hands it to a batch instead)."""
     progress.totals_final = False
     source: AsyncIterator[tuple[str, Local]] = local_files(root, opts.chosen, progress, outcome)
     if opts.delete:
@@ -219,6 +226,9 @@ async def sync_upload(
         if opts.dry_run:  # counted as it would be sent
             await outcome.add(TransferredObject(key=key, size=item.size, local_path=item.path))
             return
+        if send is not None:
+            await send(key, local)
+            return
         info = _files.SourceInfo(item.size, item.mtime_ns)
         target = ObjectTarget(client, bucket, key)
         await outcome.add(await upload_file(target, item.path, info, progress, item.body))
@@ -267,7 +277,9 @@ async def sync_download(
     progress: Progress,
     outcome: Outcome,
     counts: SyncCounts,
+    send: SendDownload | None = None,
 ) -> None:
+    """`send(remote, dest)`: how a decided download is carried out (default: here, now)."""
     await asyncio.to_thread(_files.make_dirs, root)
     progress.totals_final = False
     source: AsyncIterator[tuple[str, Remote]] = remote_objects(client, bucket, prefix, opts.chosen)
@@ -310,6 +322,9 @@ async def sync_download(
         if opts.dry_run:  # counted as it would be received
             size = remote.entry.size
             await outcome.add(TransferredObject(key=remote.key, size=size, local_path=str(dest)))
+            return
+        if send is not None:
+            await send(remote, dest)
             return
         target = ObjectTarget(client, bucket, remote.key)
         obj = await download_object(

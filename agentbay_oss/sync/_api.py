@@ -198,11 +198,13 @@ class Oss:
         exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSUploadResult:
         return _call(
             self._async.upload(
                 bucket, object, path, content_type=content_type, metadata=metadata,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
+                cluster=cluster,
             )
         )  # fmt: skip
 
@@ -271,11 +273,12 @@ class Oss:
         *,
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSCopyResult:
         return _call(
             self._async.copy(
                 src_bucket, src_object, dst_bucket, dst_object, progress=progress,
-                on_object=on_object,
+                on_object=on_object, cluster=cluster,
             )
         )  # fmt: skip
 
@@ -294,12 +297,13 @@ class Oss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        cluster: Any = None,
     ) -> OSSSyncResult:
         return _call(
             self._async.sync_upload(
                 bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
-                on_action=on_action,
+                on_action=on_action, cluster=cluster,
             )
         )  # fmt: skip
 
@@ -318,12 +322,13 @@ class Oss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        cluster: Any = None,
     ) -> OSSSyncResult:
         return _call(
             self._async.sync_download(
                 bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
-                on_action=on_action,
+                on_action=on_action, cluster=cluster,
             )
         )  # fmt: skip
 
@@ -351,11 +356,12 @@ class Oss:
         exclude: Sequence[str] = (),
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
+        cluster: Any = None,
     ) -> OSSDownloadResult:
         return _call(
             self._async.download(
                 bucket, object, path, include=include, exclude=exclude, progress=progress,
-                on_object=on_object,
+                on_object=on_object, cluster=cluster,
             )
         )  # fmt: skip
 
