@@ -108,3 +108,18 @@ def test_our_suite_overrides_oss_server_and_the_plugin_follows(
         oss2.Bucket(auth, oss_server.endpoint, oss_bucket, region=c.region).get_object(key).read()
         == b"through the plugin's fixtures"
     )
+
+
+def test_the_readme_boto3_example_passes(pytester: pytest.Pytester) -> None:
+    """The README's boto3 example, taken from the README itself, against the plugin's server
+    (the S3 dialect on the same fixtures)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index("def test_roundtrip_s3(")
+    block = readme[
+        readme.rindex("```python", 0, start) + len("```python") : readme.index("```", start)
+    ]
+    pytester.makepyfile(test_s3=block)
+    result = pytester.runpytest_subprocess(*QUIET)
+    result.assert_outcomes(passed=1)
