@@ -19,7 +19,15 @@ from ..errors import InvalidInputError, ProtocolError
 from ..models import SyncAction, TransferredObject
 from ..protocol.crc64 import crc64
 from ..protocol.keys import local_path_for, validate_key
-from ..protocol.syncplan import NS, Action, Entry, PathFilter, decide, sort_key
+from ..protocol.syncplan import (
+    NS,
+    Action,
+    Entry,
+    PathFilter,
+    decide,
+    object_is_current,
+    sort_key,
+)
 from . import _files
 from ._client import OssClient
 from ._common import Outcome, Pipeline, Progress, walk_tree
@@ -31,6 +39,7 @@ L = TypeVar("L")
 R = TypeVar("R")
 ActionHook = Callable[[SyncAction], "Awaitable[None] | None"]
 DELETE_BATCH = 1000
+READ_AHEAD_BATCH = 256  # files decided for sending, read (the small ones) in one thread hop
 
 
 @dataclass
@@ -60,6 +69,9 @@ class Pair(Generic[L, R]):
     rel: str
     source: L | None
     dest: R | None
+
+
+Job = tuple[Pair[Local, Remote], Action]  # an upload decided SEND, or CHECK (checksum)
 
 
 async def merge(
@@ -98,10 +110,10 @@ async def merge(
 
 
 async def local_files(
-    root: str, chosen: PathFilter, progress: Progress, outcome: Outcome
+    root: str, chosen: PathFilter, progress: Progress, outcome: Outcome, read_ahead: bool
 ) -> AsyncIterator[tuple[str, Local]]:
     """The regular files below `root`, in key order; unreadable entries are failures."""
-    async for item in walk_tree(root, progress):
+    async for item in walk_tree(root, progress, read_ahead):
         if item.is_dir_marker:
             continue
         rel = "/".join(item.rel)
@@ -169,11 +181,16 @@ async def sync_upload(
     outcome: Outcome,
     counts: SyncCounts,
 ) -> None:
+    """Skips are settled as the streams are merged (nothing queued, nothing read); only the
+    files to send, or to checksum, go to the workers. The walker reads nothing ahead: the
+    files to send are read here in batches, one worker-thread hop per batch."""
     progress.totals_final = False
-    source: AsyncIterator[tuple[str, Local]] = local_files(root, opts.chosen, progress, outcome)
+    walk = local_files(root, opts.chosen, progress, outcome, read_ahead=False)
+    source: AsyncIterator[tuple[str, Local]] = walk
     if opts.delete:
         source = _peek_nonempty(source)
     doomed: list[str] = []
+    ready: list[Job] = []
 
     async def flush() -> None:
         if doomed and not opts.dry_run:
@@ -181,37 +198,63 @@ async def sync_upload(
         counts.deleted += len(doomed)
         doomed.clear()
 
-    async def pairs() -> AsyncIterator[Pair[Local, Remote]]:
+    async def release() -> list[Job]:
+        """The decided jobs, the small files to send among them read in one hop."""
+        jobs = ready.copy()
+        ready.clear()
+        sends = [p.source.item for p, a in jobs if a is Action.SEND and p.source is not None]
+        if sends and not opts.dry_run:
+            await asyncio.to_thread(_files.read_ahead, sends)
+        return jobs
+
+    async def jobs() -> AsyncIterator[Job]:
         async for pair in merge(source, remote_objects(client, bucket, prefix, opts.chosen)):
-            if pair.source is None:  # only in the bucket
-                assert pair.dest is not None
+            local, remote = pair.source, pair.dest
+            if local is None:  # only in the bucket
+                assert remote is not None
                 if opts.delete:
-                    doomed.append(pair.dest.key)
+                    doomed.append(remote.key)
                     await _call(
-                        opts.on_action,
-                        SyncAction("delete", pair.dest.key, "", pair.dest.entry.size),
+                        opts.on_action, SyncAction("delete", remote.key, "", remote.entry.size)
                     )
                     if len(doomed) >= DELETE_BATCH:
                         await flush()
                 continue
-            yield pair
+            action = decide(local.entry, remote.entry if remote else None, opts.compare)
+            if action is Action.CHECK and opts.compare != "checksum":
+                assert remote is not None  # size_mtime: the listing tells enough
+                action = (
+                    Action.SKIP if object_is_current(local.entry, remote.entry) else Action.SEND
+                )
+            if action is Action.SKIP:
+                counts.skipped += 1
+                if opts.on_action is not None:
+                    key = prefix + pair.rel
+                    await _call(
+                        opts.on_action, SyncAction("skip", key, local.item.path, local.item.size)
+                    )
+                continue
+            ready.append((pair, action))
+            if len(ready) >= READ_AHEAD_BATCH:
+                for job in await release():
+                    yield job
+        for job in await release():
+            yield job
         await flush()
         progress.totals_final = True
 
-    async def handle(pair: Pair[Local, Remote]) -> None:
+    async def handle(job: Job) -> None:
+        pair, action = job
         local, remote = pair.source, pair.dest
         assert local is not None
         key = prefix + pair.rel
-        action = decide(local.entry, remote.entry if remote else None, opts.compare)
-        if action is Action.CHECK:
-            assert remote is not None
-            same = await _same_upload(client, bucket, key, local, remote, opts.compare)
-            action = Action.SKIP if same else Action.SEND
         item = local.item
-        if action is Action.SKIP:
-            counts.skipped += 1
-            await _call(opts.on_action, SyncAction("skip", key, item.path, item.size))
-            return
+        if action is Action.CHECK:  # checksum: one HEAD and the file's CRC-64
+            assert remote is not None
+            if await _same_checksum(client, bucket, key, item.path):
+                counts.skipped += 1
+                await _call(opts.on_action, SyncAction("skip", key, item.path, item.size))
+                return
         validate_key(key)
         await _call(opts.on_action, SyncAction("send", key, item.path, item.size))
         progress.files_total += 1
@@ -224,23 +267,13 @@ async def sync_upload(
         await outcome.add(await upload_file(target, item.path, info, progress, item.body))
 
     pipe = Pipeline(client.core.config.concurrency * 2, handle, "sync", outcome)
-    await pipe.run(pairs, lambda p: p.rel)
+    await pipe.run(jobs, lambda j: j[0].rel)
 
 
-async def _same_upload(
-    client: OssClient, bucket: str, key: str, local: Local, remote: Remote, compare: str
-) -> bool:
-    """Sizes match: is the object the same as the file? (checksum: CRC-64 of both sides;
-    size_mtime: the file was not modified after the object was last written.)"""
-    if compare == "checksum":
-        meta = await client.head(bucket, key)
-        return meta.crc64 is not None and meta.crc64 == await _file_crc(local.item.path)
-    modified = remote.entry.mtime_ns
-    return (
-        modified is not None
-        and local.entry.mtime_ns is not None
-        and (local.entry.mtime_ns // NS <= modified // NS)
-    )
+async def _same_checksum(client: OssClient, bucket: str, key: str, path: str) -> bool:
+    """Sizes match: does the object hold the file's bytes? (its CRC-64 against the file's)"""
+    meta = await client.head(bucket, key)
+    return meta.crc64 is not None and meta.crc64 == await _file_crc(path)
 
 
 async def _file_crc(path: str) -> int:
@@ -276,7 +309,7 @@ async def sync_download(
     walk_progress = Progress(None)  # the destination's walk is not what is transferred
 
     async def pairs() -> AsyncIterator[Pair[Remote, Local]]:
-        dest = local_files(str(root), opts.chosen, walk_progress, outcome)
+        dest = local_files(str(root), opts.chosen, walk_progress, outcome, read_ahead=False)
         async for pair in merge(source, dest):
             yield pair
         progress.totals_final = True
