@@ -37,6 +37,7 @@ from ._upload import upload_file
 
 L = TypeVar("L")
 R = TypeVar("R")
+T = TypeVar("T")
 ActionHook = Callable[[SyncAction], "Awaitable[None] | None"]
 DELETE_BATCH = 1000
 READ_AHEAD_BATCH = 256  # files decided for sending, read (the small ones) in one thread hop
@@ -78,35 +79,37 @@ async def merge(
     source: AsyncIterator[tuple[str, L]], dest: AsyncIterator[tuple[str, R]]
 ) -> AsyncIterator[Pair[L, R]]:
     """Pair two streams sorted by `sort_key`; a stream out of order is an error (a wrong
-    pairing would send or delete the wrong files)."""
-    a = await anext(source, None)
-    b = await anext(dest, None)
-    last: dict[str, bytes] = {}
-
-    def check(side: str, rel: str) -> None:
-        key = sort_key(rel)
-        if side in last and key <= last[side]:
-            raise ProtocolError(
-                f"the {side} side is not in key order at {rel!r}; refusing to sync",
-                hint="OSS lists keys in UTF-8 byte order; is the endpoint an OSS service?",
-            )
-        last[side] = key
-
+    pairing would send or delete the wrong files). Each key is encoded once."""
+    a, ka = await _advance(source, "source", b"")
+    b, kb = await _advance(dest, "destination", b"")
     while a is not None or b is not None:
-        if b is None or (a is not None and sort_key(a[0]) < sort_key(b[0])):
+        if b is None or (a is not None and ka < kb):
             assert a is not None
-            check("source", a[0])
             yield Pair(a[0], a[1], None)
-            a = await anext(source, None)
-        elif a is None or sort_key(b[0]) < sort_key(a[0]):
-            check("destination", b[0])
+            a, ka = await _advance(source, "source", ka)
+        elif a is None or kb < ka:
             yield Pair(b[0], None, b[1])
-            b = await anext(dest, None)
+            b, kb = await _advance(dest, "destination", kb)
         else:
-            check("source", a[0])
-            check("destination", b[0])
             yield Pair(a[0], a[1], b[1])
-            a, b = await anext(source, None), await anext(dest, None)
+            a, ka = await _advance(source, "source", ka)
+            b, kb = await _advance(dest, "destination", kb)
+
+
+async def _advance(
+    stream: AsyncIterator[tuple[str, T]], side: str, last: bytes
+) -> tuple[tuple[str, T] | None, bytes]:
+    """The stream's next item and its sort key, checked to come after `last`."""
+    item = await anext(stream, None)
+    if item is None:
+        return None, last
+    key = sort_key(item[0])
+    if key <= last:
+        raise ProtocolError(
+            f"the {side} side is not in key order at {item[0]!r}; refusing to sync",
+            hint="OSS lists keys in UTF-8 byte order; is the endpoint an OSS service?",
+        )
+    return item, key
 
 
 async def local_files(

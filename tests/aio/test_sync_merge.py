@@ -1,0 +1,49 @@
+"""The sync's merge of two key-sorted streams (no I/O): pairs, and refusal of a bad order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agentbay_oss.aio._sync import merge
+from agentbay_oss.errors import ProtocolError
+
+
+async def _stream(rels: list[str]) -> AsyncIterator[tuple[str, str]]:
+    for rel in rels:
+        yield rel, rel.upper()
+
+
+def _pairs(src: list[str], dst: list[str]) -> list[tuple[str, str | None, str | None]]:
+    async def go() -> list[tuple[str, str | None, str | None]]:
+        return [(p.rel, p.source, p.dest) async for p in merge(_stream(src), _stream(dst))]
+
+    return asyncio.run(go())
+
+
+def test_pairs_by_utf8_byte_order() -> None:
+    got = _pairs(["a-b", "a/x", "\u00e9"], ["a/x", "b", "\u00e9", "\u00e9z"])
+    assert got == [
+        ("a-b", "A-B", None),
+        ("a/x", "A/X", "A/X"),
+        ("b", None, "B"),
+        ("\u00e9", "\u00c9", "\u00c9"),
+        ("\u00e9z", None, "\u00c9Z"),
+    ]
+    assert _pairs([], []) == []
+    assert _pairs(["x"], []) == [("x", "X", None)]
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "side"),
+    [
+        (["b", "a"], [], "source"),
+        ([], ["a", "a"], "destination"),
+        (["a"], ["c", "b"], "destination"),
+    ],
+)
+def test_a_stream_out_of_order_is_refused(src: list[str], dst: list[str], side: str) -> None:
+    with pytest.raises(ProtocolError, match=f"the {side} side is not in key order"):
+        _pairs(src, dst)
