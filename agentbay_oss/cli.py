@@ -425,12 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "A bucket that holds objects is refused (exit 1) unless --force, which removes "
             "every object first, as rm -r --force oss://bucket/ does (no question asked), "
-            "then the bucket."
+            "aborts its unfinished multipart uploads, then removes the bucket."
         ),
     )
     rb.add_argument("url", metavar="oss://bucket")
     rb.add_argument(
-        "-f", "--force", action="store_true", help="remove every object, then the bucket"
+        "-f",
+        "--force",
+        action="store_true",
+        help="remove every object, abort unfinished multipart uploads, then the bucket",
     )
     _add_common(rb, credentials=True)
 
@@ -1438,17 +1441,21 @@ def _cmd_rb(args: argparse.Namespace) -> int:
     report = _Reporter(args)
     from agentbay_oss.errors import OssError
 
-    async def remove(engine: Engine) -> int:
-        emptied = 0
+    async def remove(engine: Engine) -> tuple[int, int]:
+        emptied = aborted = 0
         if args.force:  # as rm -r --force oss://bucket/: a page deleted while the next is read
             async for page in engine.list_pages(where.bucket, ""):
                 emptied += await engine.delete(where.bucket, [e.key for e in page.entries])
+            # Unfinished multipart uploads keep a bucket from being deleted too (and their
+            # parts are billed); aborting them is part of emptying it.
+            async for upload in engine.list_uploads(where.bucket):
+                aborted += await engine.abort_upload(where.bucket, upload)
         await engine.delete_bucket(where.bucket)
-        return emptied
+        return emptied, aborted
 
     with _oss(args) as oss:
         try:
-            emptied = _on_engine(oss, remove)
+            emptied, aborted = _on_engine(oss, remove)
         except OssError as exc:
             if exc.code != "BucketNotEmpty":
                 raise CliError(f"cannot remove bucket {where.bucket}: {exc}", cause=exc) from None
@@ -1458,10 +1465,19 @@ def _cmd_rb(args: argparse.Namespace) -> int:
                 else "it holds objects: --force removes them all first"
             )
             raise CliError(f"bucket {where.bucket} is not empty: {hint}", cause=exc) from None
-    extra = f" ({emptied} object(s) removed first)" if args.force else ""
+    extra = (
+        f" ({emptied} object(s) removed, {aborted} unfinished multipart upload(s) aborted first)"
+        if args.force
+        else ""
+    )
     _report_plain(
         report,
-        {"success": True, "bucket": where.bucket, "objects_removed": emptied},
+        {
+            "success": True,
+            "bucket": where.bucket,
+            "objects_removed": emptied,
+            "uploads_aborted": aborted,
+        },
         f"removed oss://{where.bucket}{extra}",
     )
     return EXIT_OK

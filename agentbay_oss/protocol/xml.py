@@ -59,6 +59,22 @@ class BucketPage:
 
 
 @dataclass(frozen=True)
+class UploadEntry:
+    """An unfinished multipart upload (ListMultipartUploads)."""
+
+    key: str
+    upload_id: str
+
+
+@dataclass(frozen=True)
+class UploadsPage:
+    uploads: list[UploadEntry]
+    is_truncated: bool
+    next_key_marker: str
+    next_upload_id_marker: str
+
+
+@dataclass(frozen=True)
 class PartInfo:
     number: int
     etag: str
@@ -265,6 +281,25 @@ def parse_list_buckets(body: bytes) -> BucketPage:
         if not marker:
             raise ProtocolError("the bucket list is truncated but gives no way to continue")
     return BucketPage(buckets, truncated, marker)
+
+
+def parse_list_uploads(body: bytes) -> UploadsPage:
+    """A ListMultipartUploadsResult page, URL-decoding keys when EncodingType is url."""
+    root = _root(body, "ListMultipartUploadsResult")
+    url = _text(root, "EncodingType").lower() == "url"
+
+    def dec(s: str) -> str:
+        return unquote(s) if url else s
+
+    uploads = [
+        UploadEntry(dec(_text(u, "Key")), _text(u, "UploadId")) for u in _children(root, "Upload")
+    ]
+    truncated = _bool(_text(root, "IsTruncated", "false"))
+    key_marker = dec(_text(root, "NextKeyMarker"))
+    id_marker = _text(root, "NextUploadIdMarker")
+    if truncated and not key_marker:
+        raise ProtocolError("the upload list is truncated but gives no way to continue")
+    return UploadsPage(uploads, truncated, key_marker, id_marker)
 
 
 def parse_list_parts(body: bytes) -> ListPartsPage:
