@@ -13,31 +13,28 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
 
-from ..errors import InvalidInputError, ProtocolError
 from ..models import SyncAction, TransferredObject
 from ..protocol.crc64 import crc64
 from ..protocol.keys import local_path_for, validate_key
-from ..protocol.syncplan import (
-    NS,
-    Action,
-    Entry,
-    PathFilter,
-    decide,
-    object_is_current,
-    sort_key,
-)
+from ..protocol.syncplan import NS, Action, PathFilter, decide, object_is_current
 from . import _files
 from ._client import OssClient
-from ._common import Outcome, Pipeline, Progress, walk_tree
+from ._common import Outcome, Pipeline, Progress
 from ._download import download_object
+from ._syncstreams import (
+    Local,
+    Pair,
+    Remote,
+    local_batches,
+    merge,
+    nothing,
+    refuse_empty,
+    remote_batches,
+)
 from ._target import ObjectTarget
 from ._upload import upload_file
 
-L = TypeVar("L")
-R = TypeVar("R")
-T = TypeVar("T")
 ActionHook = Callable[[SyncAction], "Awaitable[None] | None"]
 DELETE_BATCH = 1000
 READ_AHEAD_BATCH = 256  # files decided for sending, read (the small ones) in one thread hop
@@ -49,95 +46,7 @@ class SyncCounts:
     deleted: int = 0
 
 
-@dataclass(frozen=True)
-class Local:
-    """A file of the local side: what the walker saw (and read, for small files)."""
-
-    entry: Entry
-    item: _files.WalkItem
-
-
-@dataclass(frozen=True)
-class Remote:
-    entry: Entry
-    key: str
-
-
-@dataclass(frozen=True)
-class Pair(Generic[L, R]):
-    """One relative key, as the source and the destination have it (None: missing)."""
-
-    rel: str
-    source: L | None
-    dest: R | None
-
-
 Job = tuple[Pair[Local, Remote], Action]  # an upload decided SEND, or CHECK (checksum)
-
-
-async def merge(
-    source: AsyncIterator[tuple[str, L]], dest: AsyncIterator[tuple[str, R]]
-) -> AsyncIterator[Pair[L, R]]:
-    """Pair two streams sorted by `sort_key`; a stream out of order is an error (a wrong
-    pairing would send or delete the wrong files). Each key is encoded once."""
-    a, ka = await _advance(source, "source", b"")
-    b, kb = await _advance(dest, "destination", b"")
-    while a is not None or b is not None:
-        if b is None or (a is not None and ka < kb):
-            assert a is not None
-            yield Pair(a[0], a[1], None)
-            a, ka = await _advance(source, "source", ka)
-        elif a is None or kb < ka:
-            yield Pair(b[0], None, b[1])
-            b, kb = await _advance(dest, "destination", kb)
-        else:
-            yield Pair(a[0], a[1], b[1])
-            a, ka = await _advance(source, "source", ka)
-            b, kb = await _advance(dest, "destination", kb)
-
-
-async def _advance(
-    stream: AsyncIterator[tuple[str, T]], side: str, last: bytes
-) -> tuple[tuple[str, T] | None, bytes]:
-    """The stream's next item and its sort key, checked to come after `last`."""
-    item = await anext(stream, None)
-    if item is None:
-        return None, last
-    key = sort_key(item[0])
-    if key <= last:
-        raise ProtocolError(
-            f"the {side} side is not in key order at {item[0]!r}; refusing to sync",
-            hint="OSS lists keys in UTF-8 byte order; is the endpoint an OSS service?",
-        )
-    return item, key
-
-
-async def local_files(
-    root: str, chosen: PathFilter, progress: Progress, outcome: Outcome, read_ahead: bool
-) -> AsyncIterator[tuple[str, Local]]:
-    """The regular files below `root`, in key order; unreadable entries are failures."""
-    async for item in walk_tree(root, progress, read_ahead):
-        if item.is_dir_marker:
-            continue
-        rel = "/".join(item.rel)
-        if item.error:
-            outcome.record(item.path, InvalidInputError(item.error, hint=item.hint))
-            continue
-        if chosen(rel):
-            yield rel, Local(Entry(rel, item.size, item.mtime_ns), item)
-
-
-async def remote_objects(
-    client: OssClient, bucket: str, prefix: str, chosen: PathFilter
-) -> AsyncIterator[tuple[str, Remote]]:
-    """The objects under `prefix`, in key order; `dir/` markers are not files."""
-    async for page in client.iter_list(bucket, prefix):
-        for e in page.entries:
-            rel = e.key[len(prefix) :]
-            if not rel or rel.endswith("/") or not chosen(rel):
-                continue
-            modified = int(e.last_modified.timestamp()) * NS if e.last_modified else None
-            yield rel, Remote(Entry(rel, e.size, modified, e.etag), e.key)
 
 
 async def _call(hook: ActionHook | None, action: SyncAction) -> None:
@@ -145,21 +54,6 @@ async def _call(hook: ActionHook | None, action: SyncAction) -> None:
         got = hook(action)
         if inspect.isawaitable(got):
             await got
-
-
-async def _peek_nonempty(stream: AsyncIterator[tuple[str, L]]) -> AsyncIterator[tuple[str, L]]:
-    """`stream` unchanged, but an empty one is refused before anything else happens."""
-    first = await anext(stream, None)
-    if first is None:
-        raise InvalidInputError(
-            "the source is empty: with delete=True the sync would delete everything at the "
-            "destination",
-            hint="check the source path or prefix (a typo?); to empty the destination, delete "
-            "it explicitly",
-        )
-    yield first
-    async for item in stream:
-        yield item
 
 
 # ---------------------------------------------------------------------------- upload
@@ -187,11 +81,10 @@ async def sync_upload(
     """Skips are settled as the streams are merged (nothing queued, nothing read); only the
     files to send, or to checksum, go to the workers. The walker reads nothing ahead: the
     files to send are read here in batches, one worker-thread hop per batch."""
-    progress.totals_final = False
-    walk = local_files(root, opts.chosen, progress, outcome, read_ahead=False)
-    source: AsyncIterator[tuple[str, Local]] = walk
+    progress.totals_final = False  # (its totals count the files to send, as they are found)
+    source = local_batches(root, opts.chosen, outcome)
     if opts.delete:
-        source = _peek_nonempty(source)
+        source = refuse_empty(source, opts.chosen.active)
     doomed: list[str] = []
     ready: list[Job] = []
 
@@ -211,36 +104,34 @@ async def sync_upload(
         return jobs
 
     async def jobs() -> AsyncIterator[Job]:
-        async for pair in merge(source, remote_objects(client, bucket, prefix, opts.chosen)):
-            local, remote = pair.source, pair.dest
-            if local is None:  # only in the bucket
-                assert remote is not None
-                if opts.delete:
-                    doomed.append(remote.key)
-                    await _call(
-                        opts.on_action, SyncAction("delete", remote.key, "", remote.entry.size)
-                    )
-                    if len(doomed) >= DELETE_BATCH:
-                        await flush()
-                continue
-            action = decide(local.entry, remote.entry if remote else None, opts.compare)
-            if action is Action.CHECK and opts.compare != "checksum":
-                assert remote is not None  # size_mtime: the listing tells enough
-                action = (
-                    Action.SKIP if object_is_current(local.entry, remote.entry) else Action.SEND
-                )
-            if action is Action.SKIP:
-                counts.skipped += 1
-                if opts.on_action is not None:
-                    key = prefix + pair.rel
-                    await _call(
-                        opts.on_action, SyncAction("skip", key, local.item.path, local.item.size)
-                    )
-                continue
-            ready.append((pair, action))
-            if len(ready) >= READ_AHEAD_BATCH:
-                for job in await release():
-                    yield job
+        listing = remote_batches(client, bucket, prefix, opts.chosen)
+        async for pairs in merge(source, listing):
+            for pair in pairs:
+                local, remote = pair.source, pair.dest
+                if local is None:  # only in the bucket
+                    assert remote is not None
+                    if opts.delete:
+                        doomed.append(remote.key)
+                        gone = SyncAction("delete", remote.key, "", remote.entry.size)
+                        await _call(opts.on_action, gone)
+                        if len(doomed) >= DELETE_BATCH:
+                            await flush()
+                    continue
+                action = decide(local.entry, remote.entry if remote else None, opts.compare)
+                if action is Action.CHECK and opts.compare != "checksum":
+                    assert remote is not None  # size_mtime: the listing tells enough
+                    current = object_is_current(local.entry, remote.entry)
+                    action = Action.SKIP if current else Action.SEND
+                if action is Action.SKIP:
+                    counts.skipped += 1
+                    if opts.on_action is not None:
+                        key, item = prefix + pair.rel, local.item
+                        await _call(opts.on_action, SyncAction("skip", key, item.path, item.size))
+                    continue
+                ready.append((pair, action))
+                if len(ready) >= READ_AHEAD_BATCH:
+                    for job in await release():
+                        yield job
         for job in await release():
             yield job
         await flush()
@@ -304,17 +195,21 @@ async def sync_download(
     outcome: Outcome,
     counts: SyncCounts,
 ) -> None:
-    await asyncio.to_thread(_files.make_dirs, root)
+    if opts.dry_run:  # a dry run creates nothing, not even the destination directory
+        there = await asyncio.to_thread(root.exists)
+        dest = local_batches(str(root), opts.chosen, outcome) if there else nothing()
+    else:
+        await asyncio.to_thread(_files.make_dirs, root)
+        dest = local_batches(str(root), opts.chosen, outcome)
     progress.totals_final = False
-    source: AsyncIterator[tuple[str, Remote]] = remote_objects(client, bucket, prefix, opts.chosen)
+    source = remote_batches(client, bucket, prefix, opts.chosen)
     if opts.delete:
-        source = _peek_nonempty(source)
-    walk_progress = Progress(None)  # the destination's walk is not what is transferred
+        source = refuse_empty(source, opts.chosen.active)
 
     async def pairs() -> AsyncIterator[Pair[Remote, Local]]:
-        dest = local_files(str(root), opts.chosen, walk_progress, outcome, read_ahead=False)
-        async for pair in merge(source, dest):
-            yield pair
+        async for batch in merge(source, dest):
+            for pair in batch:
+                yield pair
         progress.totals_final = True
 
     async def handle(pair: Pair[Remote, Local]) -> None:

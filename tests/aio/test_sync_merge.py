@@ -7,18 +7,23 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agentbay_oss.aio._sync import merge
+from agentbay_oss.aio._syncstreams import merge
 from agentbay_oss.errors import ProtocolError
 
 
-async def _stream(rels: list[str]) -> AsyncIterator[tuple[str, str]]:
-    for rel in rels:
-        yield rel, rel.upper()
+async def _stream(rels: list[str], size: int) -> AsyncIterator[list[tuple[str, str]]]:
+    """`rels` in batches of `size`, with an empty batch between (a filtered-out page)."""
+    for i in range(0, len(rels), size):
+        yield [(rel, rel.upper()) for rel in rels[i : i + size]]
+        yield []
 
 
-def _pairs(src: list[str], dst: list[str]) -> list[tuple[str, str | None, str | None]]:
+def _pairs(
+    src: list[str], dst: list[str], size: int = 1
+) -> list[tuple[str, str | None, str | None]]:
     async def go() -> list[tuple[str, str | None, str | None]]:
-        return [(p.rel, p.source, p.dest) async for p in merge(_stream(src), _stream(dst))]
+        merged = merge(_stream(src, size), _stream(dst, size))
+        return [(p.rel, p.source, p.dest) async for batch in merged for p in batch]
 
     return asyncio.run(go())
 
@@ -31,6 +36,11 @@ def test_pairs_by_utf8_byte_order() -> None:
         ("b", None, "B"),
         ("\u00e9", "\u00c9", "\u00c9"),
         ("\u00e9z", None, "\u00c9Z"),
+    ]
+    assert _pairs(["a-b", "a/x", "\u00e9"], ["a/x", "b", "\u00e9", "\u00e9z"], 3) == got
+    many = [f"k{i:04}" for i in range(600)]  # more than one handed-over batch
+    assert _pairs(many, many[::2], 7) == [
+        (k, k.upper(), k.upper() if i % 2 == 0 else None) for i, k in enumerate(many)
     ]
     assert _pairs([], []) == []
     assert _pairs(["x"], []) == [("x", "X", None)]
