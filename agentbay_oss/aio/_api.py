@@ -609,6 +609,13 @@ class AsyncOss:
                 dst_prefix = dir_prefix(dst_key)
                 if (src_bucket, src_key) == (dst_bucket, dst_prefix):
                     raise InvalidInputError(f"copying {where} would change nothing")
+                if src_bucket == dst_bucket and dst_prefix.startswith(src_key):
+                    # The listing would meet the copies it made (and copy them again).
+                    raise InvalidInputError(
+                        f"copying {where} would copy the prefix into itself: "
+                        f"oss://{dst_bucket}/{dst_prefix} is inside the source",
+                        hint="copy to a prefix outside the source, then move it if needed",
+                    )
                 outcome = Outcome(on_object)
                 await copy_prefix(
                     client, src_bucket, src_key, dst_bucket, dst_prefix, prog, outcome
@@ -669,7 +676,7 @@ class AsyncOss:
             await sync_upload(
                 client, bucket, dir_prefix(prefix), local, opts, Progress(progress), outcome, counts
             )
-            return self._sync_result(where, outcome, counts, dry_run, started)
+            return self._sync_result(where, outcome, counts, opts, started)
 
         return await self._guard(OSSSyncResult, f"Sync of {where}", run)
 
@@ -711,18 +718,21 @@ class AsyncOss:
             await sync_download(
                 client, bucket, dir_prefix(prefix), root, opts, Progress(progress), outcome, counts
             )
-            return self._sync_result(where, outcome, counts, dry_run, started)
+            return self._sync_result(where, outcome, counts, opts, started)
 
         return await self._guard(OSSSyncResult, f"Sync of {where}", run)
 
     def _sync_result(
-        self, where: str, outcome: Outcome, counts: SyncCounts, dry_run: bool, started: float
+        self, where: str, outcome: Outcome, counts: SyncCounts, opts: SyncOptions, started: float
     ) -> OSSSyncResult:
+        dry_run, filtered = opts.dry_run, opts.chosen.active
         verb = "Sync (dry run)" if dry_run else "Sync"
         result = self._transfer_result(OSSSyncResult, verb, where, outcome, started)
         result.skipped, result.deleted, result.dry_run = counts.skipped, counts.deleted, dry_run
         if result.success:
             result.content += f"; {counts.skipped} unchanged, {counts.deleted} deleted"
+            if counts.source == 0 and filtered:  # (not an error, as in rsync, aws s3, rclone)
+                result.content += "; no file matched the include / exclude patterns"
         return result
 
     async def upload_anonymous(

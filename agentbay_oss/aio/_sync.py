@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import LocalFileError, NotFoundError
 from ..models import SyncAction, TransferredObject
 from ..protocol.crc64 import crc64
 from ..protocol.keys import local_path_for, validate_key
@@ -44,6 +45,7 @@ READ_AHEAD_BATCH = 256  # files decided for sending, read (the small ones) in on
 class SyncCounts:
     skipped: int = 0
     deleted: int = 0
+    source: int = 0  # files of the source side the patterns took
 
 
 Job = tuple[Pair[Local, Remote], Action]  # an upload decided SEND, or CHECK (checksum)
@@ -117,6 +119,7 @@ async def sync_upload(
                         if len(doomed) >= DELETE_BATCH:
                             await flush()
                     continue
+                counts.source += 1
                 action = decide(local.entry, remote.entry if remote else None, opts.compare)
                 if action is Action.CHECK and opts.compare != "checksum":
                     assert remote is not None  # size_mtime: the listing tells enough
@@ -158,7 +161,14 @@ async def sync_upload(
             return
         info = _files.SourceInfo(item.size, item.mtime_ns)
         target = ObjectTarget(client, bucket, key)
-        await outcome.add(await upload_file(target, item.path, info, progress, item.body))
+        try:
+            obj = await upload_file(target, item.path, info, progress, item.body)
+        except FileNotFoundError:
+            raise LocalFileError(
+                f"{item.path} no longer exists: it was removed after the directory was walked",
+                hint="nothing was sent for it; rerun the sync to match the tree as it is now",
+            ) from None
+        await outcome.add(obj)
 
     pipe = Pipeline(client.core.config.concurrency * 2, handle, "sync", outcome)
     await pipe.run(jobs, lambda j: j[0].rel)
@@ -223,6 +233,7 @@ async def sync_download(
                 await asyncio.to_thread(os.unlink, local.item.path)
             counts.deleted += 1
             return
+        counts.source += 1
         dest = local_path_for(root, remote.key, prefix)
         action = decide(remote.entry, local.entry if local else None, opts.compare)
         if action is Action.CHECK:
@@ -243,9 +254,20 @@ async def sync_download(
             await outcome.add(TransferredObject(key=remote.key, size=size, local_path=str(dest)))
             return
         target = ObjectTarget(client, bucket, remote.key)
-        obj = await download_object(
-            target, dest, progress, size_hint=remote.entry.size, etag_hint=remote.entry.etag
-        )
+        try:
+            obj = await download_object(
+                target, dest, progress, size_hint=remote.entry.size, etag_hint=remote.entry.etag
+            )
+        except NotFoundError as exc:
+            if exc.code != "NoSuchKey":
+                raise
+            raise NotFoundError(
+                f"oss://{bucket}/{remote.key} no longer exists: it was deleted after the listing",
+                code=exc.code,
+                request_id=exc.request_id,
+                status=exc.status,
+                hint="nothing was written for it; rerun the sync to match the prefix as it is now",
+            ) from None
         await outcome.add(obj)
 
     pipe = Pipeline(client.core.config.concurrency * 2, handle, "sync", outcome)
