@@ -341,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--dry-run", action="store_true", help="say what would be done; change nothing"
     )
+    sync.add_argument(
+        "--force",
+        action="store_true",
+        help="with --delete, empty the destination even when the source is empty (refused "
+        "without it: a typo must not wipe a bucket)",
+    )
     compare = sync.add_mutually_exclusive_group()
     compare.add_argument("--size-only", action="store_true", help="compare sizes only")
     compare.add_argument("--checksum", action="store_true", help="compare CRC-64 of both sides")
@@ -1131,6 +1137,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         "dry_run": args.dry_run,
         "include": args.include,
         "exclude": args.exclude,
+        "force": args.force,
     }
     report = _Reporter(args)
 

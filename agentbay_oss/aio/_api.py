@@ -648,13 +648,16 @@ class AsyncOss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        force: bool = False,
     ) -> OSSSyncResult:
         """Make oss://bucket/prefix/ hold what the local directory `path` holds: send files
         the bucket lacks or that differ; with `delete=True` delete objects the directory
         lacks. `compare`: "size_mtime" (sizes differ, or the file was modified after the
         object was written: no request per file), "size", or "checksum" (CRC-64 of both
         sides; one HEAD per same-size file). `include` / `exclude`: glob patterns on the
-        relative path. `dry_run=True` changes nothing; `on_action` gets every decision. The
+        relative path. `dry_run=True` changes nothing; `on_action` gets every decision.
+        `delete=True` with an empty source (after the patterns) is refused: a typo must not
+        empty the destination; `force=True` allows it. The
         walk and the listing are merged as two sorted streams: memory does not grow with
         the tree, and a rerun after an interruption sends only what is missing."""
         where = f"{path} to oss://{bucket}/{prefix}"
@@ -671,7 +674,7 @@ class AsyncOss:
                     f"{local} is a file; sync_upload takes a directory",
                     hint="use upload() for one file",
                 )
-            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
+            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action, force)
             outcome, counts = Outcome(on_object), SyncCounts()
             await sync_upload(
                 client, bucket, dir_prefix(prefix), local, opts, Progress(progress), outcome, counts
@@ -694,6 +697,7 @@ class AsyncOss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        force: bool = False,
     ) -> OSSSyncResult:
         """Make the local directory `path` hold what oss://bucket/prefix/ holds (the mirror
         of `sync_upload`, same options). "size_mtime" compares a same-size file's mtime with
@@ -713,7 +717,7 @@ class AsyncOss:
                     f"{root} is a file; sync_download takes a directory",
                     hint="use download() for one object",
                 )
-            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
+            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action, force)
             outcome, counts = Outcome(on_object), SyncCounts()
             await sync_download(
                 client, bucket, dir_prefix(prefix), root, opts, Progress(progress), outcome, counts
@@ -968,6 +972,7 @@ def _sync_options(
     include: Sequence[str],
     exclude: Sequence[str],
     on_action: ActionHook | None,
+    force: bool,
 ) -> SyncOptions:
     return SyncOptions(
         bool(delete),
@@ -975,6 +980,7 @@ def _sync_options(
         bool(dry_run),
         PathFilter.of(include, exclude),
         on_action,
+        bool(force),
     )
 
 

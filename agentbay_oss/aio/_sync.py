@@ -68,6 +68,7 @@ class SyncOptions:
     dry_run: bool
     chosen: PathFilter
     on_action: ActionHook | None
+    force: bool = False  # delete=True even when the source is empty
 
 
 async def sync_upload(
@@ -85,7 +86,7 @@ async def sync_upload(
     files to send are read here in batches, one worker-thread hop per batch."""
     progress.totals_final = False  # (its totals count the files to send, as they are found)
     source = local_batches(root, opts.chosen, outcome)
-    if opts.delete:
+    if opts.delete and not opts.force:
         source = refuse_empty(source, opts.chosen.active)
     doomed: list[str] = []
     ready: list[Job] = []
@@ -213,7 +214,7 @@ async def sync_download(
         dest = local_batches(str(root), opts.chosen, outcome)
     progress.totals_final = False
     source = remote_batches(client, bucket, prefix, opts.chosen)
-    if opts.delete:
+    if opts.delete and not opts.force:
         source = refuse_empty(source, opts.chosen.active)
 
     async def pairs() -> AsyncIterator[Pair[Remote, Local]]:

@@ -172,7 +172,7 @@ async def refuse_empty(stream: Batches[T], filtered: bool) -> Batches[T]:
         raise InvalidInputError(
             f"{what}: with delete=True the sync would delete everything at the destination",
             hint="check the source path or prefix (a typo?) and the patterns; to empty the "
-            "destination, delete it explicitly",
+            "destination, pass force=True (CLI: --force)",
         )
     async for batch in stream:
         yield batch

@@ -294,12 +294,13 @@ class Oss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        force: bool = False,
     ) -> OSSSyncResult:
         return _call(
             self._async.sync_upload(
                 bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
-                on_action=on_action,
+                on_action=on_action, force=force,
             )
         )  # fmt: skip
 
@@ -318,12 +319,13 @@ class Oss:
         progress: ProgressHook | None = None,
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
+        force: bool = False,
     ) -> OSSSyncResult:
         return _call(
             self._async.sync_download(
                 bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
-                on_action=on_action,
+                on_action=on_action, force=force,
             )
         )  # fmt: skip
 
