@@ -197,12 +197,10 @@ class Pipeline(Generic[T]):
         await gather_all([producer(), *(worker() for _ in range(self.workers))])
 
 
-async def walk_tree(
-    root: str, progress: Progress, read_ahead: bool = True
-) -> AsyncIterator[_files.WalkItem]:
+async def walk_tree(root: str, progress: Progress) -> AsyncIterator[_files.WalkItem]:
     """The items of an upload tree, walked in batches off the loop; counts totals as it goes.
-    `read_ahead`: small files come with their bytes (see `_files.read_ahead`)."""
-    walker = _files.TreeWalker(root, read_ahead)
+    Small files come with their bytes (see `_files.read_ahead`)."""
+    walker = _files.TreeWalker(root)
     progress.totals_final = False
     while True:
         batch = await asyncio.to_thread(walker.next_batch, 512)
