@@ -352,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--dry-run", action="store_true", help="say what would be done; change nothing"
     )
+    sync.add_argument(
+        "--force",
+        action="store_true",
+        help="with --delete, empty the destination even when the source is empty (refused "
+        "without it: a typo must not wipe a bucket)",
+    )
     compare = sync.add_mutually_exclusive_group()
     compare.add_argument("--size-only", action="store_true", help="compare sizes only")
     compare.add_argument("--checksum", action="store_true", help="compare CRC-64 of both sides")
@@ -437,12 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "A bucket that holds objects is refused (exit 1) unless --force, which removes "
             "every object first, as rm -r --force oss://bucket/ does (no question asked), "
-            "then the bucket."
+            "aborts its unfinished multipart uploads, then removes the bucket."
         ),
     )
     rb.add_argument("url", metavar="oss://bucket")
     rb.add_argument(
-        "-f", "--force", action="store_true", help="remove every object, then the bucket"
+        "-f",
+        "--force",
+        action="store_true",
+        help="remove every object, abort unfinished multipart uploads, then the bucket",
     )
     _add_common(rb, credentials=True)
 
@@ -1147,6 +1156,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         "dry_run": args.dry_run,
         "include": args.include,
         "exclude": args.exclude,
+        "force": args.force,
     }
     report = _Reporter(args)
 
@@ -1459,17 +1469,21 @@ def _cmd_rb(args: argparse.Namespace) -> int:
     report = _Reporter(args)
     from agentbay_oss.errors import OssError
 
-    async def remove(engine: Engine) -> int:
-        emptied = 0
+    async def remove(engine: Engine) -> tuple[int, int]:
+        emptied = aborted = 0
         if args.force:  # as rm -r --force oss://bucket/: a page deleted while the next is read
             async for page in engine.list_pages(where.bucket, ""):
                 emptied += await engine.delete(where.bucket, [e.key for e in page.entries])
+            # Unfinished multipart uploads keep a bucket from being deleted too (and their
+            # parts are billed); aborting them is part of emptying it.
+            async for upload in engine.list_uploads(where.bucket):
+                aborted += await engine.abort_upload(where.bucket, upload)
         await engine.delete_bucket(where.bucket)
-        return emptied
+        return emptied, aborted
 
     with _oss(args) as oss:
         try:
-            emptied = _on_engine(oss, remove)
+            emptied, aborted = _on_engine(oss, remove)
         except OssError as exc:
             if exc.code != "BucketNotEmpty":
                 raise CliError(f"cannot remove bucket {where.bucket}: {exc}", cause=exc) from None
@@ -1479,10 +1493,19 @@ def _cmd_rb(args: argparse.Namespace) -> int:
                 else "it holds objects: --force removes them all first"
             )
             raise CliError(f"bucket {where.bucket} is not empty: {hint}", cause=exc) from None
-    extra = f" ({emptied} object(s) removed first)" if args.force else ""
+    extra = (
+        f" ({emptied} object(s) removed, {aborted} unfinished multipart upload(s) aborted first)"
+        if args.force
+        else ""
+    )
     _report_plain(
         report,
-        {"success": True, "bucket": where.bucket, "objects_removed": emptied},
+        {
+            "success": True,
+            "bucket": where.bucket,
+            "objects_removed": emptied,
+            "uploads_aborted": aborted,
+        },
         f"removed oss://{where.bucket}{extra}",
     )
     return EXIT_OK

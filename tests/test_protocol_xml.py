@@ -110,3 +110,28 @@ def test_list_parts() -> None:
         (2, '"B"', 4, None),
     ]
     assert not page.is_truncated and page.next_marker == 2
+
+
+def test_parse_list_uploads_pages_and_url_encoding() -> None:
+    from agentbay_oss.protocol.xml import UploadEntry, parse_list_uploads
+
+    body = (
+        b"<ListMultipartUploadsResult><EncodingType>url</EncodingType>"
+        b"<IsTruncated>true</IsTruncated><NextKeyMarker>d%2F%C3%A9%20t</NextKeyMarker>"
+        b"<NextUploadIdMarker>id2</NextUploadIdMarker>"
+        b"<Upload><Key>a</Key><UploadId>id1</UploadId></Upload>"
+        b"<Upload><Key>d%2F%C3%A9%20t</Key><UploadId>id2</UploadId></Upload>"
+        b"</ListMultipartUploadsResult>"
+    )
+    page = parse_list_uploads(body)
+    assert page.uploads == [UploadEntry("a", "id1"), UploadEntry("d/\u00e9 t", "id2")]
+    assert (page.is_truncated, page.next_key_marker, page.next_upload_id_marker) == (
+        True,
+        "d/\u00e9 t",
+        "id2",
+    )
+    stuck = (
+        b"<ListMultipartUploadsResult><IsTruncated>true</IsTruncated></ListMultipartUploadsResult>"
+    )
+    with pytest.raises(ProtocolError, match="no way to continue"):
+        parse_list_uploads(stuck)

@@ -642,6 +642,13 @@ class AsyncOss:
                 dst_prefix = dir_prefix(dst_key)
                 if (src_bucket, src_key) == (dst_bucket, dst_prefix):
                     raise InvalidInputError(f"copying {where} would change nothing")
+                if src_bucket == dst_bucket and dst_prefix.startswith(src_key):
+                    # The listing would meet the copies it made (and copy them again).
+                    raise InvalidInputError(
+                        f"copying {where} would copy the prefix into itself: "
+                        f"oss://{dst_bucket}/{dst_prefix} is inside the source",
+                        hint="copy to a prefix outside the source, then move it if needed",
+                    )
                 outcome = Outcome(on_object)
                 if cluster is not None:
 
@@ -684,13 +691,16 @@ class AsyncOss:
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
         cluster: Any = None,
+        force: bool = False,
     ) -> OSSSyncResult:
         """Make oss://bucket/prefix/ hold what the local directory `path` holds: send files
         the bucket lacks or that differ; with `delete=True` delete objects the directory
         lacks. `compare`: "size_mtime" (sizes differ, or the file was modified after the
         object was written: no request per file), "size", or "checksum" (CRC-64 of both
         sides; one HEAD per same-size file). `include` / `exclude`: glob patterns on the
-        relative path. `dry_run=True` changes nothing; `on_action` gets every decision. The
+        relative path. `dry_run=True` changes nothing; `on_action` gets every decision.
+        `delete=True` with an empty source (after the patterns) is refused: a typo must not
+        empty the destination; `force=True` allows it. The
         walk and the listing are merged as two sorted streams: memory does not grow with
         the tree, and a rerun after an interruption sends only what is missing. `cluster`:
         the sends are sharded over a Dask cluster (as for `upload`)."""
@@ -708,7 +718,7 @@ class AsyncOss:
                     f"{local} is a file; sync_upload takes a directory",
                     hint="use upload() for one file",
                 )
-            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
+            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action, force)
             outcome, counts = Outcome(on_object), SyncCounts()
             pre, prog = dir_prefix(prefix), Progress(progress)
             if cluster is not None:
@@ -721,7 +731,7 @@ class AsyncOss:
                 await _on_cluster(cluster, client, local, prog, outcome, work)
             else:
                 await sync_upload(client, bucket, pre, local, opts, prog, outcome, counts)
-            return self._sync_result(where, outcome, counts, dry_run, started)
+            return self._sync_result(where, outcome, counts, opts, started)
 
         return await self._guard(OSSSyncResult, f"Sync of {where}", run)
 
@@ -740,6 +750,7 @@ class AsyncOss:
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
         cluster: Any = None,
+        force: bool = False,
     ) -> OSSSyncResult:
         """Make the local directory `path` hold what oss://bucket/prefix/ holds (the mirror
         of `sync_upload`, same options). "size_mtime" compares a same-size file's mtime with
@@ -760,7 +771,7 @@ class AsyncOss:
                     f"{root} is a file; sync_download takes a directory",
                     hint="use download() for one object",
                 )
-            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action)
+            opts = _sync_options(delete, compare, dry_run, include, exclude, on_action, force)
             outcome, counts = Outcome(on_object), SyncCounts()
             pre, prog = dir_prefix(prefix), Progress(progress)
             if cluster is not None:
@@ -773,18 +784,21 @@ class AsyncOss:
                 await _on_cluster(cluster, client, str(root), prog, outcome, work, create=True)
             else:
                 await sync_download(client, bucket, pre, root, opts, prog, outcome, counts)
-            return self._sync_result(where, outcome, counts, dry_run, started)
+            return self._sync_result(where, outcome, counts, opts, started)
 
         return await self._guard(OSSSyncResult, f"Sync of {where}", run)
 
     def _sync_result(
-        self, where: str, outcome: Outcome, counts: SyncCounts, dry_run: bool, started: float
+        self, where: str, outcome: Outcome, counts: SyncCounts, opts: SyncOptions, started: float
     ) -> OSSSyncResult:
+        dry_run, filtered = opts.dry_run, opts.chosen.active
         verb = "Sync (dry run)" if dry_run else "Sync"
         result = self._transfer_result(OSSSyncResult, verb, where, outcome, started)
         result.skipped, result.deleted, result.dry_run = counts.skipped, counts.deleted, dry_run
         if result.success:
             result.content += f"; {counts.skipped} unchanged, {counts.deleted} deleted"
+            if counts.source == 0 and filtered:  # (not an error, as in rsync, aws s3, rclone)
+                result.content += "; no file matched the include / exclude patterns"
         return result
 
     async def upload_anonymous(
@@ -1044,6 +1058,7 @@ def _sync_options(
     include: Sequence[str],
     exclude: Sequence[str],
     on_action: ActionHook | None,
+    force: bool,
 ) -> SyncOptions:
     return SyncOptions(
         bool(delete),
@@ -1051,6 +1066,7 @@ def _sync_options(
         bool(dry_run),
         PathFilter.of(include, exclude),
         on_action,
+        bool(force),
     )
 
 

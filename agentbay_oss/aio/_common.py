@@ -200,7 +200,8 @@ class Pipeline(Generic[T]):
 
 
 async def walk_tree(root: str, progress: Progress) -> AsyncIterator[_files.WalkItem]:
-    """The items of an upload tree, walked in batches off the loop; counts totals as it goes."""
+    """The items of an upload tree, walked in batches off the loop; counts totals as it goes.
+    Small files come with their bytes (see `_files.read_ahead`)."""
     walker = _files.TreeWalker(root)
     progress.totals_final = False
     while True:

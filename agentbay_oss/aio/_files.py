@@ -313,7 +313,10 @@ def make_dirs(path: Path) -> None:
 # ---------------------------------------------------------------------------- tree walking
 
 
-def _prefetch(items: list[WalkItem]) -> None:
+def read_ahead(items: Sequence[WalkItem]) -> None:
+    """Read the small files among `items` (in one worker-thread hop), within the byte budget.
+    A file that cannot be read, or changed since the walk, is left for its upload to read
+    again and report."""
     budget = PREFETCH_BUDGET
     for item in items:
         if item.error or item.is_dir_marker or not 0 < item.size <= min(PREFETCH_MAX, budget):
@@ -338,7 +341,8 @@ def _walk_error(exc: OSError) -> tuple[str, str]:
 
 
 # Small files are read by the walker, in the thread hop that lists them: for 10,000 x 4 KiB
-# files a hop per file cost more CPU than reading the file. Bounded per batch.
+# files a hop per file cost more CPU than reading the file. Bounded per batch. A sync walks
+# without it and reads, in batches, only the files it decided to send.
 PREFETCH_MAX = 64 * 1024
 PREFETCH_BUDGET = 2 * 1024 * 1024
 
@@ -374,8 +378,9 @@ class TreeWalker:
     without entries become markers.
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, read_ahead: bool = True) -> None:
         self._root = root
+        self._read_ahead = read_ahead  # off for a sync: it reads only the files it sends
         self._frames: list[list[tuple[str, tuple[str, ...], bool]]] = []  # reversed: pop()
         self._started = False
 
@@ -394,7 +399,8 @@ class TreeWalker:
                 self._open_dir(path, rel, out)
             else:
                 out.append(_file_item(path, rel))
-        _prefetch(out)
+        if self._read_ahead:
+            read_ahead(out)
         return out
 
     def _open_dir(self, directory: str, rel: tuple[str, ...], out: list[WalkItem]) -> None:

@@ -13,120 +13,46 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
 
-from ..errors import InvalidInputError, ProtocolError
+from ..errors import LocalFileError, NotFoundError
 from ..models import SyncAction, TransferredObject
 from ..protocol.crc64 import crc64
 from ..protocol.keys import local_path_for, validate_key
-from ..protocol.syncplan import NS, Action, Entry, PathFilter, decide, sort_key
+from ..protocol.syncplan import NS, Action, PathFilter, decide, object_is_current
 from . import _files
 from ._client import OssClient
-from ._common import Outcome, Pipeline, Progress, walk_tree
+from ._common import Outcome, Pipeline, Progress
 from ._download import download_object
+from ._syncstreams import (
+    Local,
+    Pair,
+    Remote,
+    local_batches,
+    merge,
+    nothing,
+    refuse_empty,
+    remote_batches,
+)
 from ._target import ObjectTarget
 from ._upload import upload_file
 
-L = TypeVar("L")
-R = TypeVar("R")
 ActionHook = Callable[[SyncAction], "Awaitable[None] | None"]
 DELETE_BATCH = 1000
+READ_AHEAD_BATCH = 256  # files decided for sending, read (the small ones) in one thread hop
 
 
 @dataclass
 class SyncCounts:
     skipped: int = 0
     deleted: int = 0
+    source: int = 0  # files of the source side the patterns took
 
 
-@dataclass(frozen=True)
-class Local:
-    """A file of the local side: what the walker saw (and read, for small files)."""
-
-    entry: Entry
-    item: _files.WalkItem
-
-
-@dataclass(frozen=True)
-class Remote:
-    entry: Entry
-    key: str
-
-
+Job = tuple[Pair[Local, Remote], Action]  # an upload decided SEND, or CHECK (checksum)
+# How a decided transfer is carried out: by default here and now; the Dask layer hands it to
+# a batch instead (agentbay_oss/dask).
 SendUpload = Callable[[str, Local], Awaitable[None]]
 SendDownload = Callable[[Remote, Path], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Pair(Generic[L, R]):
-    """One relative key, as the source and the destination have it (None: missing)."""
-
-    rel: str
-    source: L | None
-    dest: R | None
-
-
-async def merge(
-    source: AsyncIterator[tuple[str, L]], dest: AsyncIterator[tuple[str, R]]
-) -> AsyncIterator[Pair[L, R]]:
-    """Pair two streams sorted by `sort_key`; a stream out of order is an error (a wrong
-    pairing would send or delete the wrong files)."""
-    a = await anext(source, None)
-    b = await anext(dest, None)
-    last: dict[str, bytes] = {}
-
-    def check(side: str, rel: str) -> None:
-        key = sort_key(rel)
-        if side in last and key <= last[side]:
-            raise ProtocolError(
-                f"the {side} side is not in key order at {rel!r}; refusing to sync",
-                hint="OSS lists keys in UTF-8 byte order; is the endpoint an OSS service?",
-            )
-        last[side] = key
-
-    while a is not None or b is not None:
-        if b is None or (a is not None and sort_key(a[0]) < sort_key(b[0])):
-            assert a is not None
-            check("source", a[0])
-            yield Pair(a[0], a[1], None)
-            a = await anext(source, None)
-        elif a is None or sort_key(b[0]) < sort_key(a[0]):
-            check("destination", b[0])
-            yield Pair(b[0], None, b[1])
-            b = await anext(dest, None)
-        else:
-            check("source", a[0])
-            check("destination", b[0])
-            yield Pair(a[0], a[1], b[1])
-            a, b = await anext(source, None), await anext(dest, None)
-
-
-async def local_files(
-    root: str, chosen: PathFilter, progress: Progress, outcome: Outcome
-) -> AsyncIterator[tuple[str, Local]]:
-    """The regular files below `root`, in key order; unreadable entries are failures."""
-    async for item in walk_tree(root, progress):
-        if item.is_dir_marker:
-            continue
-        rel = "/".join(item.rel)
-        if item.error:
-            outcome.record(item.path, InvalidInputError(item.error, hint=item.hint))
-            continue
-        if chosen(rel):
-            yield rel, Local(Entry(rel, item.size, item.mtime_ns), item)
-
-
-async def remote_objects(
-    client: OssClient, bucket: str, prefix: str, chosen: PathFilter
-) -> AsyncIterator[tuple[str, Remote]]:
-    """The objects under `prefix`, in key order; `dir/` markers are not files."""
-    async for page in client.iter_list(bucket, prefix):
-        for e in page.entries:
-            rel = e.key[len(prefix) :]
-            if not rel or rel.endswith("/") or not chosen(rel):
-                continue
-            modified = int(e.last_modified.timestamp()) * NS if e.last_modified else None
-            yield rel, Remote(Entry(rel, e.size, modified, e.etag), e.key)
 
 
 async def _call(hook: ActionHook | None, action: SyncAction) -> None:
@@ -134,21 +60,6 @@ async def _call(hook: ActionHook | None, action: SyncAction) -> None:
         got = hook(action)
         if inspect.isawaitable(got):
             await got
-
-
-async def _peek_nonempty(stream: AsyncIterator[tuple[str, L]]) -> AsyncIterator[tuple[str, L]]:
-    """`stream` unchanged, but an empty one is refused before anything else happens."""
-    first = await anext(stream, None)
-    if first is None:
-        raise InvalidInputError(
-            "the source is empty: with delete=True the sync would delete everything at the "
-            "destination",
-            hint="check the source path or prefix (a typo?); to empty the destination, delete "
-            "it explicitly",
-        )
-    yield first
-    async for item in stream:
-        yield item
 
 
 # ---------------------------------------------------------------------------- upload
@@ -161,6 +72,7 @@ class SyncOptions:
     dry_run: bool
     chosen: PathFilter
     on_action: ActionHook | None
+    force: bool = False  # delete=True even when the source is empty
 
 
 async def sync_upload(
@@ -174,13 +86,16 @@ async def sync_upload(
     counts: SyncCounts,
     send: SendUpload | None = None,
 ) -> None:
-    """`send(key, local)`: how a decided upload is carried out (default: here, now; the
-    Dask layer hands it to a batch instead)."""
-    progress.totals_final = False
-    source: AsyncIterator[tuple[str, Local]] = local_files(root, opts.chosen, progress, outcome)
-    if opts.delete:
-        source = _peek_nonempty(source)
+    """Skips are settled as the streams are merged (nothing queued, nothing read); only the
+    files to send, or to checksum, go to the workers. The walker reads nothing ahead: the
+    files to send are read here in batches, one worker-thread hop per batch (not when `send`
+    carries them elsewhere: whoever sends them reads them)."""
+    progress.totals_final = False  # (its totals count the files to send, as they are found)
+    source = local_batches(root, opts.chosen, outcome)
+    if opts.delete and not opts.force:
+        source = refuse_empty(source, opts.chosen.active)
     doomed: list[str] = []
+    ready: list[Job] = []
 
     async def flush() -> None:
         if doomed and not opts.dry_run:
@@ -188,37 +103,62 @@ async def sync_upload(
         counts.deleted += len(doomed)
         doomed.clear()
 
-    async def pairs() -> AsyncIterator[Pair[Local, Remote]]:
-        async for pair in merge(source, remote_objects(client, bucket, prefix, opts.chosen)):
-            if pair.source is None:  # only in the bucket
-                assert pair.dest is not None
-                if opts.delete:
-                    doomed.append(pair.dest.key)
-                    await _call(
-                        opts.on_action,
-                        SyncAction("delete", pair.dest.key, "", pair.dest.entry.size),
-                    )
-                    if len(doomed) >= DELETE_BATCH:
-                        await flush()
-                continue
-            yield pair
+    async def release() -> list[Job]:
+        """The decided jobs, the small files to send among them read in one hop."""
+        jobs = ready.copy()
+        ready.clear()
+        sends = [p.source.item for p, a in jobs if a is Action.SEND and p.source is not None]
+        if sends and not opts.dry_run and send is None:
+            await asyncio.to_thread(_files.read_ahead, sends)
+        return jobs
+
+    async def jobs() -> AsyncIterator[Job]:
+        listing = remote_batches(client, bucket, prefix, opts.chosen)
+        async for pairs in merge(source, listing):
+            for pair in pairs:
+                local, remote = pair.source, pair.dest
+                if local is None:  # only in the bucket
+                    assert remote is not None
+                    if opts.delete:
+                        doomed.append(remote.key)
+                        gone = SyncAction("delete", remote.key, "", remote.entry.size)
+                        await _call(opts.on_action, gone)
+                        if len(doomed) >= DELETE_BATCH:
+                            await flush()
+                    continue
+                counts.source += 1
+                action = decide(local.entry, remote.entry if remote else None, opts.compare)
+                if action is Action.CHECK and opts.compare != "checksum":
+                    assert remote is not None  # size_mtime: the listing tells enough
+                    current = object_is_current(local.entry, remote.entry)
+                    action = Action.SKIP if current else Action.SEND
+                if action is Action.SKIP:
+                    counts.skipped += 1
+                    if opts.on_action is not None:
+                        key, item = prefix + pair.rel, local.item
+                        await _call(opts.on_action, SyncAction("skip", key, item.path, item.size))
+                    continue
+                ready.append((pair, action))
+                if len(ready) >= READ_AHEAD_BATCH:
+                    for job in await release():
+                        yield job
+        for job in await release():
+            yield job
         await flush()
         progress.totals_final = True
 
-    async def handle(pair: Pair[Local, Remote]) -> None:
+    async def handle(job: Job) -> None:
+        pair, action = job
         local, remote = pair.source, pair.dest
         assert local is not None
         key = prefix + pair.rel
-        action = decide(local.entry, remote.entry if remote else None, opts.compare)
-        if action is Action.CHECK:
-            assert remote is not None
-            same = await _same_upload(client, bucket, key, local, remote, opts.compare)
-            action = Action.SKIP if same else Action.SEND
         item = local.item
-        if action is Action.SKIP:
-            counts.skipped += 1
-            await _call(opts.on_action, SyncAction("skip", key, item.path, item.size))
-            return
+        if action is Action.CHECK:  # checksum: one HEAD and the file's CRC-64
+            assert remote is not None
+            if await _same_checksum(client, bucket, key, item.path):
+                counts.skipped += 1
+                await _call(opts.on_action, SyncAction("skip", key, item.path, item.size))
+                return
         validate_key(key)
         await _call(opts.on_action, SyncAction("send", key, item.path, item.size))
         progress.files_total += 1
@@ -231,26 +171,23 @@ async def sync_upload(
             return
         info = _files.SourceInfo(item.size, item.mtime_ns)
         target = ObjectTarget(client, bucket, key)
-        await outcome.add(await upload_file(target, item.path, info, progress, item.body))
+        try:
+            obj = await upload_file(target, item.path, info, progress, item.body)
+        except FileNotFoundError:
+            raise LocalFileError(
+                f"{item.path} no longer exists: it was removed after the directory was walked",
+                hint="nothing was sent for it; rerun the sync to match the tree as it is now",
+            ) from None
+        await outcome.add(obj)
 
     pipe = Pipeline(client.core.config.concurrency * 2, handle, "sync", outcome)
-    await pipe.run(pairs, lambda p: p.rel)
+    await pipe.run(jobs, lambda j: j[0].rel)
 
 
-async def _same_upload(
-    client: OssClient, bucket: str, key: str, local: Local, remote: Remote, compare: str
-) -> bool:
-    """Sizes match: is the object the same as the file? (checksum: CRC-64 of both sides;
-    size_mtime: the file was not modified after the object was last written.)"""
-    if compare == "checksum":
-        meta = await client.head(bucket, key)
-        return meta.crc64 is not None and meta.crc64 == await _file_crc(local.item.path)
-    modified = remote.entry.mtime_ns
-    return (
-        modified is not None
-        and local.entry.mtime_ns is not None
-        and (local.entry.mtime_ns // NS <= modified // NS)
-    )
+async def _same_checksum(client: OssClient, bucket: str, key: str, path: str) -> bool:
+    """Sizes match: does the object hold the file's bytes? (its CRC-64 against the file's)"""
+    meta = await client.head(bucket, key)
+    return meta.crc64 is not None and meta.crc64 == await _file_crc(path)
 
 
 async def _file_crc(path: str) -> int:
@@ -280,17 +217,21 @@ async def sync_download(
     send: SendDownload | None = None,
 ) -> None:
     """`send(remote, dest)`: how a decided download is carried out (default: here, now)."""
-    await asyncio.to_thread(_files.make_dirs, root)
+    if opts.dry_run:  # a dry run creates nothing, not even the destination directory
+        there = await asyncio.to_thread(root.exists)
+        dest = local_batches(str(root), opts.chosen, outcome) if there else nothing()
+    else:
+        await asyncio.to_thread(_files.make_dirs, root)
+        dest = local_batches(str(root), opts.chosen, outcome)
     progress.totals_final = False
-    source: AsyncIterator[tuple[str, Remote]] = remote_objects(client, bucket, prefix, opts.chosen)
-    if opts.delete:
-        source = _peek_nonempty(source)
-    walk_progress = Progress(None)  # the destination's walk is not what is transferred
+    source = remote_batches(client, bucket, prefix, opts.chosen)
+    if opts.delete and not opts.force:
+        source = refuse_empty(source, opts.chosen.active)
 
     async def pairs() -> AsyncIterator[Pair[Remote, Local]]:
-        dest = local_files(str(root), opts.chosen, walk_progress, outcome)
-        async for pair in merge(source, dest):
-            yield pair
+        async for batch in merge(source, dest):
+            for pair in batch:
+                yield pair
         progress.totals_final = True
 
     async def handle(pair: Pair[Remote, Local]) -> None:
@@ -304,6 +245,7 @@ async def sync_download(
                 await asyncio.to_thread(os.unlink, local.item.path)
             counts.deleted += 1
             return
+        counts.source += 1
         dest = local_path_for(root, remote.key, prefix)
         action = decide(remote.entry, local.entry if local else None, opts.compare)
         if action is Action.CHECK:
@@ -327,9 +269,20 @@ async def sync_download(
             await send(remote, dest)
             return
         target = ObjectTarget(client, bucket, remote.key)
-        obj = await download_object(
-            target, dest, progress, size_hint=remote.entry.size, etag_hint=remote.entry.etag
-        )
+        try:
+            obj = await download_object(
+                target, dest, progress, size_hint=remote.entry.size, etag_hint=remote.entry.etag
+            )
+        except NotFoundError as exc:
+            if exc.code != "NoSuchKey":
+                raise
+            raise NotFoundError(
+                f"oss://{bucket}/{remote.key} no longer exists: it was deleted after the listing",
+                code=exc.code,
+                request_id=exc.request_id,
+                status=exc.status,
+                hint="nothing was written for it; rerun the sync to match the prefix as it is now",
+            ) from None
         await outcome.add(obj)
 
     pipe = Pipeline(client.core.config.concurrency * 2, handle, "sync", outcome)

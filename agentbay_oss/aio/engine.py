@@ -25,12 +25,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, NotFoundError
 from ..models import TransferredObject
 from ..protocol import xml as oxml
 from ..protocol.keys import validate_bucket
 from ..protocol.metadata import object_headers
-from ..protocol.xml import BucketEntry, ListPage
+from ..protocol.xml import BucketEntry, ListPage, UploadEntry
 from ._client import ObjectMeta, OssClient
 from ._common import Progress, ProgressHook
 from ._copy import check_same_region, copy_object
@@ -161,6 +161,39 @@ class Engine:
             sent += len(batch)
         return sent
 
+    async def list_uploads(self, bucket: str, prefix: str = "") -> AsyncIterator[UploadEntry]:
+        """The bucket's unfinished multipart uploads (ListMultipartUploads), 1,000 a page."""
+        markers: tuple[str, str] = ("", "")
+        while True:
+            query: list[tuple[str, str | None]] = [
+                ("uploads", None),
+                ("max-uploads", "1000"),
+                ("encoding-type", "url"),
+            ]
+            query += [("prefix", prefix)] if prefix else []
+            if markers[0]:
+                query += [("key-marker", markers[0]), ("upload-id-marker", markers[1])]
+            _, _, body = await self._client.simple("GET", bucket, "", query=query)
+            page = oxml.parse_list_uploads(body)
+            for upload in page.uploads:
+                yield upload
+            following = (page.next_key_marker, page.next_upload_id_marker)
+            if not page.is_truncated or following == markers:
+                return
+            markers = following
+
+    async def abort_upload(self, bucket: str, upload: UploadEntry) -> bool:
+        """AbortMultipartUpload; False when it was already gone (finished or aborted)."""
+        try:
+            await self._client.simple(
+                "DELETE", bucket, upload.key, query=[("uploadId", upload.upload_id)], ok=(204, 200)
+            )
+        except NotFoundError as exc:
+            if exc.code != "NoSuchUpload":
+                raise
+            return False
+        return True
+
     async def list_buckets(self, prefix: str = "") -> AsyncIterator[BucketEntry]:
         """The account's buckets (GetService), in name order, a page of 1,000 at a time."""
         marker = ""
@@ -212,6 +245,7 @@ __all__ = [
     "ObjectTarget",
     "StreamSource",
     "Target",
+    "UploadEntry",
     "UrlTarget",
     "as_source",
 ]

@@ -23,6 +23,7 @@ from ..aio._common import Outcome, Progress, is_fatal, run_pool, walk_tree
 from ..aio._copy import copy_object
 from ..aio._download import _whole, create_temp, whole_crc
 from ..aio._errors import from_exception
+from ..aio._syncstreams import Local, Remote
 from ..aio._target import ObjectTarget
 from ..aio._upload import abort_shielded, complete, start_multipart
 from ..errors import InvalidInputError, OssError, SourceChangedError
@@ -354,7 +355,7 @@ async def sync_upload(
     """The local merge and decisions, sends carried out on the cluster."""
     batcher = job.upload_batcher(bucket)
 
-    async def send(key: str, local: local_sync.Local) -> None:
+    async def send(key: str, local: Local) -> None:
         await job.send_upload(batcher, bucket, key, local.item, None)
 
     async def feed() -> None:
@@ -375,7 +376,7 @@ async def sync_download(
 ) -> None:
     batcher = job.download_batcher(bucket)
 
-    async def send(remote: local_sync.Remote, dest: Path) -> None:
+    async def send(remote: Remote, dest: Path) -> None:
         e = remote.entry
         await job.send_download(batcher, bucket, remote.key, e.size, e.etag, dest)
 

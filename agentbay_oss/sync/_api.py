@@ -298,12 +298,13 @@ class Oss:
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
         cluster: Any = None,
+        force: bool = False,
     ) -> OSSSyncResult:
         return _call(
             self._async.sync_upload(
                 bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
-                on_action=on_action, cluster=cluster,
+                on_action=on_action, cluster=cluster, force=force,
             )
         )  # fmt: skip
 
@@ -323,12 +324,13 @@ class Oss:
         on_object: ObjectHook | None = None,
         on_action: ActionHook | None = None,
         cluster: Any = None,
+        force: bool = False,
     ) -> OSSSyncResult:
         return _call(
             self._async.sync_download(
                 bucket, prefix, path, delete=delete, compare=compare, dry_run=dry_run,
                 include=include, exclude=exclude, progress=progress, on_object=on_object,
-                on_action=on_action, cluster=cluster,
+                on_action=on_action, cluster=cluster, force=force,
             )
         )  # fmt: skip
 

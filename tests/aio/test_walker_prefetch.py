@@ -78,3 +78,15 @@ def test_walk_order_is_the_listing_order(tmp_path: Path) -> None:
         keys += ["/".join(i.rel) + ("/" if i.is_dir_marker else "") for i in batch]
     assert keys == sorted(keys, key=lambda k: k.encode())
     assert keys == ["A", "a-b", "a/x", "a0", "b/c!", "b/c/d", "z/", "é"]
+
+
+def test_without_read_ahead_nothing_is_read_until_asked(tmp_path: Path) -> None:
+    """A sync walks without reading: only the files it then hands to read_ahead are read."""
+    _tree(tmp_path, {"a": 10, "b": 20, "c": 30})
+    batch = _files.TreeWalker(str(tmp_path), read_ahead=False).next_batch()
+    assert [i.body for i in batch] == [None, None, None]
+    (tmp_path / "c").write_bytes(b"changed after the walk")  # its stat no longer matches
+    _files.read_ahead([batch[1], batch[2]])
+    assert batch[0].body is None  # not asked for
+    assert batch[1].body is not None and batch[1].body.data == (tmp_path / "b").read_bytes()
+    assert batch[2].body is None  # left for the upload, which reports the change

@@ -70,6 +70,25 @@ def test_ls_buckets_mb_rb(creds: Creds, oss_server: LocalOssServer) -> None:
     assert cli("mb", f"oss://{name}/key", creds=creds).returncode == 2
 
 
+def test_rb_force_aborts_unfinished_multipart_uploads(
+    creds: Creds, oss_server: LocalOssServer
+) -> None:
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    _ok(cli("mb", f"oss://{name}", creds=creds))
+    peer = _peer(creds, name)
+    peer.put_object("kept.txt", b"x")
+    # Two unfinished uploads of one key, and one with a key needing URL encoding.
+    ids = [peer.init_multipart_upload(k).upload_id for k in ("big.bin", "big.bin", "d/é t")]
+    peer.upload_part("big.bin", ids[0], 1, b"part bytes")
+    listed = {(u.key, u.upload_id) for u in oss2.MultipartUploadIterator(peer)}
+    assert listed == {("big.bin", ids[0]), ("big.bin", ids[1]), ("d/é t", ids[2])}
+    removed = _ok(cli("rb", "--force", "--json", f"oss://{name}", creds=creds))
+    got = json.loads(removed)
+    assert (got["objects_removed"], got["uploads_aborted"]) == (1, 3)
+    auth = oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token)
+    assert name not in [b.name for b in oss2.BucketIterator(oss2.Service(auth, creds.endpoint))]
+
+
 def test_ls_long_and_du(creds: Creds, bucket: str) -> None:
     peer = _peer(creds, bucket)
     peer.put_object("d/a.bin", b"a" * 1536)

@@ -99,3 +99,29 @@ def test_sync_both_ways_with_delete_and_dry_run(creds: Creds, bucket: str, tmp_p
     assert sorted(p.name for p in back.iterdir()) == [f"f{i}.txt" for i in range(1, 5)]
     both_local = cli("sync", str(src), str(back), creds=creds)
     assert both_local.returncode == 2 and "one local directory" in both_local.stderr
+
+
+def test_sync_bad_input_from_the_command_line(creds: Creds, bucket: str, tmp_path: Path) -> None:
+    peer = _peer(creds, bucket)
+    peer.put_object("s/a.txt", b"a")
+    peer.put_object("s/b.txt", b"b")
+    empty, missing = tmp_path / "empty", tmp_path / "not" / "there"
+    empty.mkdir()
+    # --delete from an empty source: refused (a typo must not wipe a prefix) unless --force.
+    refused = cli("sync", str(empty), f"oss://{bucket}/s", "--delete", creds=creds)
+    assert refused.returncode == 1 and "source is empty" in refused.stderr
+    assert "--force" in refused.stderr and peer.object_exists("s/a.txt")
+    # A dry run into a directory that does not exist lists the sends and creates nothing.
+    dry = cli("sync", f"oss://{bucket}/s/", str(missing), "--dry-run", creds=creds)
+    assert dry.returncode == 0, dry.stderr
+    assert "send: s/a.txt" in dry.stdout and not (tmp_path / "not").exists()
+    # A prefix copied into its own subprefix: refused before anything is copied.
+    loop = cli("cp", "-r", f"oss://{bucket}/s/", f"oss://{bucket}/s/sub/", creds=creds)
+    assert loop.returncode != 0 and "inside the source" in loop.stderr
+    assert sorted(o.key for o in oss2.ObjectIteratorV2(peer)) == ["s/a.txt", "s/b.txt"]
+    wiped = cli(
+        "sync", str(empty), f"oss://{bucket}/s", "--delete", "--force", "--json", creds=creds
+    )
+    assert wiped.returncode == 0, wiped.stderr
+    assert json.loads(wiped.stdout)["deleted"] == 2
+    assert list(oss2.ObjectIteratorV2(peer)) == []
