@@ -8,6 +8,11 @@ Ctrl-C while waiting cancels the task on the loop and waits until the task has f
 cleanup (abort a multipart upload, remove a temp file) before KeyboardInterrupt goes on; a
 second Ctrl-C during that wait stops waiting. At interpreter exit the loop is shut down; a
 forked child starts with no loop and makes a fresh one when it first needs it.
+
+`AGENTBAY_OSS_LOOP=uvloop` (with the `[uvloop]` extra installed) runs this loop, and so the
+blocking facade and the CLI, on uvloop instead of asyncio's loop: measured side by side in
+benchmarks/RESULTS.md (`agentbay-uvloop`), a modest gain on some rows, none on others, so
+opt-in rather than the default.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,6 +30,30 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _SHUTDOWN_TIMEOUT = 10.0
+LOOP_ENV = "AGENTBAY_OSS_LOOP"
+
+log = logging.getLogger("agentbay_oss")
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """asyncio's event loop, or uvloop's when AGENTBAY_OSS_LOOP=uvloop asks for it. A choice
+    that cannot be honoured is logged and the asyncio loop used: a blocking call must still
+    return its result object, not fail on a tuning knob."""
+    choice = os.environ.get(LOOP_ENV, "asyncio").strip().lower() or "asyncio"
+    if choice == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning(
+                "%s=uvloop, but uvloop is not installed (pip install 'agentbay-oss[uvloop]'): "
+                "using asyncio's event loop",
+                LOOP_ENV,
+            )
+        else:
+            return uvloop.new_event_loop()
+    elif choice != "asyncio":
+        log.warning("%s=%r is neither asyncio nor uvloop: using asyncio", LOOP_ENV, choice)
+    return asyncio.new_event_loop()
 
 
 class Portal:
@@ -55,7 +85,7 @@ class Portal:
             return self._loop
 
     def _start(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_loop()
         ready = threading.Event()
 
         def run() -> None:
