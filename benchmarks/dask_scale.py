@@ -6,7 +6,7 @@ latency, not by this machine's CPU, so N workers should move ~N times the files.
     python -m benchmarks.dask_scale                  # 2000 files of 4 KiB, 50 ms, concurrency 4
     python -m benchmarks.dask_scale --count 500 --workers 1 2 --json
 
-Runnable, not recorded: RESULTS.md gets the rows when someone records them on a quiet machine.
+Not part of the harness: its rows are copied into RESULTS.md by hand (see the 2026-12-03 status).
 The target (issue 16): files/s at N workers >= 0.8 x N x files/s at 1 worker.
 """
 
