@@ -721,7 +721,9 @@ class AsyncOss:
             opts = _sync_options(delete, compare, dry_run, include, exclude, on_action, force)
             outcome, counts = Outcome(on_object), SyncCounts()
             pre, prog = dir_prefix(prefix), Progress(progress)
-            if cluster is not None:
+            # A dry run sends nothing: decided here, with no probe file written into the
+            # directory and no destination created on the workers' behalf.
+            if cluster is not None and not dry_run:
 
                 def work(job: Job, here: str) -> Awaitable[None]:
                     from ..dask import sync_upload  # imports distributed: only here
@@ -774,7 +776,9 @@ class AsyncOss:
             opts = _sync_options(delete, compare, dry_run, include, exclude, on_action, force)
             outcome, counts = Outcome(on_object), SyncCounts()
             pre, prog = dir_prefix(prefix), Progress(progress)
-            if cluster is not None:
+            # A dry run sends nothing: decided here, with no probe file written into the
+            # directory and no destination created on the workers' behalf.
+            if cluster is not None and not dry_run:
 
                 def work(job: Job, here: str) -> Awaitable[None]:
                     from ..dask import sync_download  # imports distributed: only here

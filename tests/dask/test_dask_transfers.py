@@ -154,14 +154,20 @@ def test_syncs_match_the_local_syncs(
                 await oss.sync_upload(bucket, "c", str(src), delete=True, cluster=cluster),
                 await oss.sync_upload(bucket, "l", str(src), delete=True),
             ]
+            dry = [  # decided on this machine: no probe file, no directory made
+                await oss.sync_upload(bucket, "c", str(src), dry_run=True, cluster=cluster),
+                await oss.sync_download(
+                    bucket, "c", str(tmp_path / "dry"), dry_run=True, cluster=cluster
+                ),
+            ]
             down = [
                 await oss.sync_download(bucket, "c", str(tmp_path / "dc"), cluster=cluster),
                 await oss.sync_download(bucket, "c", str(tmp_path / "dl")),
             ]
             again = await oss.sync_download(bucket, "c", str(tmp_path / "dc"), cluster=cluster)
-            return first, second, down, again
+            return first, second, down, again, dry
 
-    first, second, down, again = run(go())
+    first, second, down, again, dry = run(go())
     for cl, lo in (first, second, down):
         assert cl.success, cl.error_message
         assert (*counts(cl), cl.skipped, cl.deleted) == (*counts(lo), lo.skipped, lo.deleted)
@@ -172,6 +178,9 @@ def test_syncs_match_the_local_syncs(
     assert local_tree(tmp_path / "dc") == local_tree(tmp_path / "dl") == expected
     assert again.success and again.files == 0 and again.skipped == len(expected)
     assert peer.list_multipart_uploads().upload_list == []
+    assert dry[0].success and dry[0].files + dry[0].skipped == len(expected)
+    assert dry[1].success and dry[1].files == len(expected), dry[1].error_message
+    assert not (tmp_path / "dry").exists()
 
 
 def test_prefix_copy_matches_the_local_copy(
