@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="files of 1 KiB in `scale` (default 200000, --quick 20000; `scale-ref`: a tenth)",
     )
     p.add_argument(
+        "--scale-ref-count",
+        type=int,
+        help="files of 1 KiB in `scale-ref` (default a tenth of --scale-count; issue 15: 10000)",
+    )
+    p.add_argument(
         "--latency-count",
         type=int,
         help="files of 4 KiB in `latency` / `latency-c8` (default 10000, --quick 1000)",
@@ -448,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     small_count = a.small_count or (1000 if a.quick else 10_000)
     mid_count = a.mid_count or 200
     scale_count = a.scale_count or (20_000 if a.quick else 200_000)
+    scale_ref_count = a.scale_ref_count or max(1, scale_count // 10)
     latency_count = a.latency_count or (1000 if a.quick else 10_000)
     a.work = a.work.resolve()
     if a.nice:
@@ -487,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         elif w == "mid":
             datasets.append(file_tree(data_dir, "mid", mid_count, 2**20))
         elif w in ("scale", "scale-ref"):
-            count = scale_count if w == "scale" else max(1, scale_count // 10)
+            count = scale_count if w == "scale" else scale_ref_count
             datasets.append(nested_tree(data_dir, w, count, 2**10))
         else:  # latency, latency-c8: the small files' shape (shared with `small` if equal)
             datasets.append(file_tree(data_dir, "small", latency_count, 4 * 2**10, name=w))
@@ -557,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         "mid_count": mid_count,
         "workloads": list(a.workloads),
         "scale_count": scale_count,
+        "scale_ref_count": scale_ref_count,
         "scale_per_dir": PER_DIR,
         "latency_count": latency_count,
         "latency_ms": a.latency_ms,
