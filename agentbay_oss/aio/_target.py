@@ -28,12 +28,21 @@ Query = Sequence[tuple[str, "str | None"]]
 
 
 class Lease:
-    """One request slot of the session, held for the life of an `async with target.lease()`."""
+    """One request slot of the session, held for the life of an `async with target.lease()`
+    unless handed back earlier with `release` (a request whose body is sent and whose answer
+    is only awaited: the next request may go on the wire meanwhile)."""
 
-    __slots__ = ("_target",)
+    __slots__ = ("_held", "_target")
 
     def __init__(self, target: Target) -> None:
         self._target = target
+        self._held = True
+
+    def release(self) -> None:
+        """Hand the slot back now; the lease's end then hands back nothing."""
+        if self._held:
+            self._held = False
+            self._target.core.sem.release()
 
     def open(
         self,
@@ -58,8 +67,12 @@ class Target:
 
     @asynccontextmanager
     async def lease(self) -> AsyncIterator[Lease]:
-        async with self.core.sem:
-            yield Lease(self)
+        await self.core.sem.acquire()
+        lease = Lease(self)
+        try:
+            yield lease
+        finally:
+            lease.release()
 
     @asynccontextmanager
     async def request(

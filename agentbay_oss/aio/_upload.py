@@ -108,14 +108,19 @@ async def start_multipart(
         raise
 
 
-def body_pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
+def body_pieces(
+    data: bytes | memoryview, sent: Callable[[], None] | None = None
+) -> AsyncIterator[memoryview]:
     """A part body in 1 MiB slices: aiohttp drains the socket between them, so the transport never
-    copies a whole part into its own buffer (that copy doubled the memory per part)."""
+    copies a whole part into its own buffer (that copy doubled the memory per part). `sent` is
+    called once the last slice is written (aiohttp asks for the next one only after that)."""
 
     async def gen() -> AsyncIterator[memoryview]:
         view = memoryview(data)
         for i in range(0, len(view), SEND_PIECE):
             yield view[i : i + SEND_PIECE]
+        if sent is not None:
+            sent()
 
     return gen()
 
@@ -123,13 +128,15 @@ def body_pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
 async def send_part(
     lease: Lease, mp: Multipart, number: int, body: memoryview, crc: int
 ) -> PartDone:
-    """PUT one part inside the caller's lease; checks the CRC-64 the server computed."""
+    """PUT one part inside the caller's lease; checks the CRC-64 the server computed. The slot
+    goes back once the body is on the wire, so the next part is sent while the server answers
+    this one (at concurrency 1 that wait was a quarter of the time)."""
     query = [("partNumber", str(number)), ("uploadId", mp.upload_id)]
     async with lease.open(
         "PUT",
         query=query,
         headers={"Content-Length": str(len(body))},
-        data=body_pieces(body),
+        data=body_pieces(body, lease.release),
     ) as r:
         etag = r.headers.get("ETag", "")
         server_crc = header_crc(r.headers)
@@ -423,10 +430,11 @@ async def send_parts(
     one is on the wire); at most max(concurrency, 2) parts are alive."""
     target = mp.target
     core = target.core
-    workers = core.config.concurrency
-    # Parts alive (read, queued or sending): `concurrency`, as many as can be on the wire;
-    # 2 at concurrency 1, so the next part is read while this one is sent.
-    alive = asyncio.Semaphore(max(workers, 2))
+    # Parts alive (read, queued, sending or awaiting their answer): `concurrency`, as many as
+    # can be on the wire; 2 at concurrency 1, so the next part is read while this one is sent
+    # and sent while this one's answer comes back (send_part hands its slot back early).
+    workers = max(core.config.concurrency, 2)
+    alive = asyncio.Semaphore(workers)
     queue: asyncio.Queue[PartBody | None] = asyncio.Queue(maxsize=1)
 
     async def reader() -> None:
