@@ -68,8 +68,8 @@ def run(client: str, op: str, request: dict[str, Any]) -> dict[str, Any]:
         # Imported before the timer starts: read_table imports pyarrow.dataset (and with it
         # pandas where installed, seconds without cached bytecode), which only our
         # environment has; the timer is for the reads.
-        import pyarrow.dataset  # noqa: F401
-        import pyarrow.fs  # noqa: F401
+        import pyarrow.dataset
+        import pyarrow.fs
         import pyarrow.parquet  # noqa: F401
     out: dict[str, Any] = {}
     fetched = _count_http_bytes()

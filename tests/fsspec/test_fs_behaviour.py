@@ -153,6 +153,50 @@ def test_cat_of_a_small_range_fetches_only_that_range(
     assert ossfs.cat(path) == data
 
 
+def test_cat_of_small_objects_is_one_get_each(
+    ossfs: OssFileSystem, bucket: str, oss_server: LocalOssServer
+) -> None:
+    """No HEAD before a GET: the answer tells size and ETag. A missing key is still a
+    FileNotFoundError, from that one GET."""
+    blobs = {f"{bucket}/s{i}": os.urandom(4 * KiB + i) for i in range(5)}
+    blobs[f"{bucket}/empty"] = b""
+    ossfs.pipe(blobs)
+    oss_server.stats.reset()
+    assert ossfs.cat(list(blobs)) == blobs
+    assert oss_server.stats.requests["GetObject"] == len(blobs)
+    assert oss_server.stats.requests["HeadObject"] == 0
+    oss_server.stats.reset()
+    with pytest.raises(FileNotFoundError):
+        ossfs.cat_file(f"{bucket}/missing")
+    assert dict(oss_server.stats.requests) == {"GetObject": 1}
+    some = [f"{bucket}/missing", f"{bucket}/s0"]
+    got = ossfs.cat(some, on_error="return")
+    assert isinstance(got[some[0]], FileNotFoundError) and got[some[1]] == blobs[some[1]]
+    assert ossfs.cat(some, on_error="omit") == {some[1]: blobs[some[1]]}
+    with pytest.raises(FileNotFoundError):
+        ossfs.cat(some)
+    assert ossfs.cat_file(f"{bucket}/s1", start=10) == blobs[f"{bucket}/s1"][10:]
+    assert ossfs.cat_file(f"{bucket}/s1", start=10, end=20) == blobs[f"{bucket}/s1"][10:20]
+    assert ossfs.cat_file(f"{bucket}/s1", start=9000) == b""
+    assert ossfs.cat_file(f"{bucket}/empty", start=0, end=5) == b""
+
+
+def test_cat_of_an_object_larger_than_a_part(
+    small_parts: OssFileSystem, bucket: str, oss_server: LocalOssServer
+) -> None:
+    """The first GET asks for one part; the rest comes in ranges pinned by its ETag."""
+    data = os.urandom(350 * KiB)
+    path = f"{bucket}/several-parts"
+    small_parts.pipe(path, data)
+    oss_server.stats.reset()
+    assert small_parts.cat_file(path) == data
+    assert dict(oss_server.stats.requests) == {"GetObject": 4}  # 100 + 100 + 100 + 50 KiB
+    assert sent(oss_server, len(data)) == len(data)
+    oss_server.stats.reset()
+    assert small_parts.cat_file(path, start=50 * KiB, end=210 * KiB) == data[50 * KiB : 210 * KiB]
+    assert dict(oss_server.stats.requests) == {"GetObject": 2}
+
+
 def test_cat_ranges_one_head_per_object(
     ossfs: OssFileSystem, bucket: str, oss_server: LocalOssServer
 ) -> None:
