@@ -32,6 +32,12 @@ def sent(server: LocalOssServer, expected: int) -> int:
     return server.stats.bytes_sent
 
 
+def stored(fs: OssFileSystem, server: LocalOssServer, path: str, data: bytes) -> None:
+    """`data` at `path`; the server's counts start from zero after it."""
+    fs.pipe(path, data)
+    server.stats.reset()
+
+
 @pytest.fixture
 def small_parts(storage_options: dict[str, Any]) -> OssFileSystem:
     """Multipart from 100 KiB on, so a few hundred KiB exercise every multipart path."""
@@ -142,8 +148,7 @@ def test_cat_of_a_small_range_fetches_only_that_range(
 ) -> None:
     data = os.urandom(3 * MiB)
     path = f"{bucket}/big.bin"
-    ossfs.pipe(path, data)
-    oss_server.stats.reset()
+    stored(ossfs, oss_server, path, data)
     assert ossfs.cat_file(path, start=1000, end=1100) == data[1000:1100]
     assert oss_server.stats.requests["GetObject"] == 1
     assert sent(oss_server, 100) == 100
@@ -187,8 +192,7 @@ def test_cat_of_an_object_larger_than_a_part(
     """The first GET asks for one part; the rest comes in ranges pinned by its ETag."""
     data = os.urandom(350 * KiB)
     path = f"{bucket}/several-parts"
-    small_parts.pipe(path, data)
-    oss_server.stats.reset()
+    stored(small_parts, oss_server, path, data)
     assert small_parts.cat_file(path) == data
     assert dict(oss_server.stats.requests) == {"GetObject": 4}  # 100 + 100 + 100 + 50 KiB
     assert sent(oss_server, len(data)) == len(data)
