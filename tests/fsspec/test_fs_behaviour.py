@@ -273,7 +273,11 @@ def test_exception_in_with_aborts_the_upload(
     half = small_parts.open(f"{bucket}/half.bin", "wb", block_size=100 * KiB)
     with pytest.raises(RuntimeError, match="boom"), half as f:
         f.write(os.urandom(450 * KiB))
-        assert len(peer.list_multipart_uploads().upload_list) == 1  # it had begun
+        # It had begun: the engine initiates it on the filesystem's loop, in its own time.
+        deadline = time.monotonic() + 10
+        while not peer.list_multipart_uploads().upload_list and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(peer.list_multipart_uploads().upload_list) == 1
         raise RuntimeError("boom")
     assert peer.list_multipart_uploads().upload_list == []  # aborted, not orphaned
     assert not small_parts.exists(f"{bucket}/half.bin")
