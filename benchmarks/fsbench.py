@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -143,10 +144,12 @@ def _check(rec: dict[str, Any], ok: bool, what: str) -> None:
 
 def run_group(
     work: Path, s: Sizes, runs: int, endpoint: str, region: str, bucket: str,
-    creds: tuple[str, str, str], timeout: float,
+    creds: tuple[str, str, str], timeout: float, server_cpu: Callable[[], float] = lambda: 0.0,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
     """Seed, then measure every op for both clients `runs` times. Returns the records and
-    what the report needs (sizes, bytes the Parquet columns need)."""
+    what the report needs (sizes, bytes the Parquet columns need). `server_cpu`: the
+    server's CPU seconds so far; each record keeps what its run cost the server (both
+    clients share it: where it is the floor, no client can be much faster)."""
     from agentbay_oss.protocol.crc64 import crc64
 
     data = work / "data"
@@ -183,7 +186,9 @@ def run_group(
                     "parquet": {"remote": bench.path("table.parquet"), "columns": columns},
                 }
                 request = requests[op]
+                cpu0 = server_cpu()
                 rec = bench.child(client, op, request, timeout)
+                rec["server_cpu"] = server_cpu() - cpu0
                 rec |= {"op": op, "client": client, "run": r}
                 if op == "put":
                     info = fs.info(remote_up, refresh=True) if fs.exists(remote_up) else {}
@@ -211,7 +216,8 @@ def progress(rec: dict[str, Any]) -> str:
         return f"  fs {rec['op']:<8} {rec['client']:<9} FAILED {rec.get('error')}"
     return (
         f"  fs {rec['op']:<8} {rec['client']:<9} {rec['seconds']:8.3f}s "
-        f"cpu {rec['cpu']:7.2f}s rss {rec['maxrss_kib'] / 1024:7.1f} MiB "
+        f"cpu {rec['cpu']:7.2f}s server cpu {rec.get('server_cpu', 0.0):6.2f}s "
+        f"rss {rec['maxrss_kib'] / 1024:7.1f} MiB "
         f"fetched {rec['fetched'] / 2**20:9.1f} MiB"
     )
 
@@ -278,8 +284,9 @@ def main(
         log=work / "server-fs.log",
     ) as server:  # fmt: skip
         records, info = run_group(
-            work, sizes(a), runs, server.endpoint, region, bucket, creds, a.timeout
-        )
+            work, sizes(a), runs, server.endpoint, region, bucket, creds, a.timeout,
+            server.cpu_seconds,
+        )  # fmt: skip
     shutil.rmtree(root, ignore_errors=True)
     return render(records, info), records
 

@@ -560,6 +560,73 @@ async def iter_ranges(
         )
 
 
+async def read_span(
+    target: ObjectTarget, offset: int, length: int | None, progress: Progress
+) -> list[bytes]:
+    """Bytes [offset, offset + length) (None: to the end) of an object whose size the caller
+    does not know, without a HEAD first: one GET for up to `part_size` bytes (a small object
+    costs one request), its answer telling the size and ETag; the rest, if any, comes through
+    `iter_ranges` pinned by that ETag. Standard range behaviour: an offset at or beyond the
+    end is no bytes (416), never the whole object (OSS's default for a bad range)."""
+    first = (
+        target.core.config.part_size
+        if length is None
+        else min(length, target.core.config.part_size)
+    )
+    if first <= 0:
+        await target.head()  # nothing to read; the object must still exist
+        return []
+    where = f"GET {target.where}"
+    headers = {"Range": planning.range_header(offset, first), "x-oss-range-behavior": "standard"}
+
+    async def op() -> tuple[ObjectMeta, int, list[bytes]] | None:
+        async with target.request("GET", headers=headers, ok=(200, 206, 416)) as r:
+            if r.status == 416:
+                return None
+            body = await r.read()
+            if r.status == 206:
+                start, end, total = _content_range(r.headers, where)
+                if start != offset or total is None:
+                    raise ProtocolError(f"{where}: unexpected Content-Range")
+                expected = end - start + 1
+            else:  # the whole object (a server without standard ranges): keep what was asked
+                total = expected = r.content_length if r.content_length is not None else len(body)
+            meta = ObjectMeta.from_headers(r.headers, total)
+        if len(body) != expected:
+            raise IntegrityError(f"{where}: body cut short ({len(body)} of {expected} bytes)")
+        if r.status == 200:
+            body = body[offset : offset + first]
+        return meta, offset + len(body), [body] if body else []
+
+    got = await target.retry(op, where)
+    if got is None:
+        return []
+    meta, pos, chunks = got
+    await progress.add_bytes(pos - offset, target.where)
+    stop = meta.size if length is None else min(meta.size, offset + length)
+    if pos < stop:
+        async for more in iter_ranges(target, meta, pos, stop - pos, progress):
+            chunks += more
+    if offset == 0 and stop == meta.size and meta.crc64 is not None:
+        crc = 0
+        for c in chunks:
+            crc = crc64(c, crc)
+        if crc != meta.crc64:
+            raise IntegrityError(
+                f"{where}: CRC64 of the bytes received ({crc}) differs from the object's "
+                f"({meta.crc64})",
+                hint="read it again",
+            )
+    return chunks
+
+
+def _content_range(headers: Mapping[str, str], where: str) -> tuple[int, int, int | None]:
+    try:
+        return planning.parse_content_range(headers.get("Content-Range", ""))
+    except ValueError:
+        raise ProtocolError(f"{where}: 206 without a valid Content-Range") from None
+
+
 def clamp_range(meta: ObjectMeta, offset: int, length: int | None) -> tuple[int, int]:
     """(offset, length) of a read of `meta`'s object, checked."""
     if offset < 0 or (length is not None and length < 0):

@@ -7,6 +7,7 @@ is what a filesystem or a task runner wants. Get it from an initialised `AsyncOs
     src = engine.object("b", "data/in.parquet")  # a signed target; engine.url(u) for URLs
     meta = await engine.head(src)                # size, etag, crc64, content type, metadata
     async for chunks in engine.iter_ranges(src, offset=0, length=4096): ...
+    data = await engine.read(src, offset=0, length=4096)  # no HEAD: small objects in one GET
     await engine.upload_source(engine.object("b", "k"), b"bytes or any stream")
     await engine.upload_file(engine.object("b", "k"), "/local/file")
     await engine.download_file(src, Path("/local/out"))
@@ -34,7 +35,7 @@ from ..protocol.xml import BucketEntry, ListPage, UploadEntry
 from ._client import ObjectMeta, OssClient
 from ._common import Progress, ProgressHook
 from ._copy import check_same_region, copy_object
-from ._download import clamp_range, download_object, iter_ranges
+from ._download import clamp_range, download_object, iter_ranges, read_span
 from ._sources import StreamSource, as_source
 from ._target import Lease, ObjectTarget, Target, UrlTarget
 from ._upload import upload_file, upload_source
@@ -132,6 +133,20 @@ class Engine:
         start, count = clamp_range(meta, offset, length)
         async for chunks in iter_ranges(target, meta, start, count, Progress(progress)):
             yield chunks
+
+    async def read(
+        self,
+        target: ObjectTarget,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        progress: ProgressHook | None = None,
+    ) -> bytes:
+        """Bytes [offset, offset + length) (None: to the end; fewer where the object ends),
+        with no HEAD first: a small object is one GET. NotFoundError if there is none."""
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must not be negative")
+        return b"".join(await read_span(target, offset, length, Progress(progress)))
 
     async def copy(
         self, src: ObjectTarget, dst: ObjectTarget, *, progress: ProgressHook | None = None

@@ -12,6 +12,7 @@ from aio_helpers import PART, THRESHOLD, oss_session, run
 
 from agentbay_oss import NotFoundError
 from agentbay_oss.aio.engine import Engine, ObjectTarget
+from agentbay_oss.server import LocalOssServer
 
 
 def test_engine_round_trip_with_public_imports_only(
@@ -65,3 +66,40 @@ def test_engine_needs_env_init(creds: Any) -> None:
                 Engine.of(session.oss)
 
     run(go())
+
+
+def test_engine_read_needs_no_head(
+    creds: Any, bucket: str, peer: oss2.Bucket, oss_server: LocalOssServer
+) -> None:
+    """`read`: the first GET's answer tells the size, so a small object is one request; one
+    larger than a part comes in more ranges; past the end is no bytes; a missing key raises."""
+    data = os.urandom(PART * 2 + 5)
+    peer.put_object("r/big.bin", data)
+    peer.put_object("r/small.bin", b"tiny")
+    oss_server.stats.reset()
+
+    async def go() -> dict[str, Any]:
+        async with oss_session(creds) as oss:
+            engine = Engine.of(oss)
+            big, small = engine.object(bucket, "r/big.bin"), engine.object(bucket, "r/small.bin")
+            out: dict[str, Any] = {
+                "whole": await engine.read(big),
+                "middle": await engine.read(big, PART - 3, PART + 6),
+                "tail": await engine.read(big, len(data) - 2, 100),
+                "past": await engine.read(big, len(data) + 1),
+                "small": await engine.read(small),
+            }
+            with pytest.raises(NotFoundError):
+                await engine.read(engine.object(bucket, "r/missing"))
+            with pytest.raises(ValueError):
+                await engine.read(small, -1)
+            return out
+
+    out = run(go())
+    assert out["whole"] == data
+    assert out["middle"] == data[PART - 3 : 2 * PART + 3]
+    assert out["tail"] == data[-2:]
+    assert out["past"] == b""
+    assert out["small"] == b"tiny"
+    # whole 3 + middle 2 + tail 1 + past 1 + small 1 + missing 1; never a HEAD
+    assert dict(oss_server.stats.requests) == {"GetObject": 9}

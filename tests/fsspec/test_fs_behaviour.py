@@ -32,6 +32,12 @@ def sent(server: LocalOssServer, expected: int) -> int:
     return server.stats.bytes_sent
 
 
+def stored(fs: OssFileSystem, server: LocalOssServer, path: str, data: bytes) -> None:
+    """`data` at `path`; the server's counts start from zero after it."""
+    fs.pipe(path, data)
+    server.stats.reset()
+
+
 @pytest.fixture
 def small_parts(storage_options: dict[str, Any]) -> OssFileSystem:
     """Multipart from 100 KiB on, so a few hundred KiB exercise every multipart path."""
@@ -142,8 +148,7 @@ def test_cat_of_a_small_range_fetches_only_that_range(
 ) -> None:
     data = os.urandom(3 * MiB)
     path = f"{bucket}/big.bin"
-    ossfs.pipe(path, data)
-    oss_server.stats.reset()
+    stored(ossfs, oss_server, path, data)
     assert ossfs.cat_file(path, start=1000, end=1100) == data[1000:1100]
     assert oss_server.stats.requests["GetObject"] == 1
     assert sent(oss_server, 100) == 100
@@ -151,6 +156,49 @@ def test_cat_of_a_small_range_fetches_only_that_range(
     assert ossfs.cat_file(path, start=5, end=-5) == data[5:-5]
     assert ossfs.cat_file(path, start=len(data) + 5) == b""
     assert ossfs.cat(path) == data
+
+
+def test_cat_of_small_objects_is_one_get_each(
+    ossfs: OssFileSystem, bucket: str, oss_server: LocalOssServer
+) -> None:
+    """No HEAD before a GET: the answer tells size and ETag. A missing key is still a
+    FileNotFoundError, from that one GET."""
+    blobs = {f"{bucket}/s{i}": os.urandom(4 * KiB + i) for i in range(5)}
+    blobs[f"{bucket}/empty"] = b""
+    ossfs.pipe(blobs)
+    oss_server.stats.reset()
+    assert ossfs.cat(list(blobs)) == blobs
+    assert oss_server.stats.requests["GetObject"] == len(blobs)
+    assert oss_server.stats.requests["HeadObject"] == 0
+    oss_server.stats.reset()
+    with pytest.raises(FileNotFoundError):
+        ossfs.cat_file(f"{bucket}/missing")
+    assert dict(oss_server.stats.requests) == {"GetObject": 1}
+    some = [f"{bucket}/missing", f"{bucket}/s0"]
+    got = ossfs.cat(some, on_error="return")
+    assert isinstance(got[some[0]], FileNotFoundError) and got[some[1]] == blobs[some[1]]
+    assert ossfs.cat(some, on_error="omit") == {some[1]: blobs[some[1]]}
+    with pytest.raises(FileNotFoundError):
+        ossfs.cat(some)
+    assert ossfs.cat_file(f"{bucket}/s1", start=10) == blobs[f"{bucket}/s1"][10:]
+    assert ossfs.cat_file(f"{bucket}/s1", start=10, end=20) == blobs[f"{bucket}/s1"][10:20]
+    assert ossfs.cat_file(f"{bucket}/s1", start=9000) == b""
+    assert ossfs.cat_file(f"{bucket}/empty", start=0, end=5) == b""
+
+
+def test_cat_of_an_object_larger_than_a_part(
+    small_parts: OssFileSystem, bucket: str, oss_server: LocalOssServer
+) -> None:
+    """The first GET asks for one part; the rest comes in ranges pinned by its ETag."""
+    data = os.urandom(350 * KiB)
+    path = f"{bucket}/several-parts"
+    stored(small_parts, oss_server, path, data)
+    assert small_parts.cat_file(path) == data
+    assert dict(oss_server.stats.requests) == {"GetObject": 4}  # 100 + 100 + 100 + 50 KiB
+    assert sent(oss_server, len(data)) == len(data)
+    oss_server.stats.reset()
+    assert small_parts.cat_file(path, start=50 * KiB, end=210 * KiB) == data[50 * KiB : 210 * KiB]
+    assert dict(oss_server.stats.requests) == {"GetObject": 2}
 
 
 def test_cat_ranges_one_head_per_object(
@@ -225,7 +273,11 @@ def test_exception_in_with_aborts_the_upload(
     half = small_parts.open(f"{bucket}/half.bin", "wb", block_size=100 * KiB)
     with pytest.raises(RuntimeError, match="boom"), half as f:
         f.write(os.urandom(450 * KiB))
-        assert len(peer.list_multipart_uploads().upload_list) == 1  # it had begun
+        # It had begun: the engine initiates it on the filesystem's loop, in its own time.
+        deadline = time.monotonic() + 10
+        while not peer.list_multipart_uploads().upload_list and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(peer.list_multipart_uploads().upload_list) == 1
         raise RuntimeError("boom")
     assert peer.list_multipart_uploads().upload_list == []  # aborted, not orphaned
     assert not small_parts.exists(f"{bucket}/half.bin")
