@@ -6,6 +6,7 @@ OSS keys are arbitrary, so the request target is decoded here rather than by a r
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -189,7 +190,13 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 def http_time(ts: float) -> str:
     """RFC 1123 date in GMT, as email.utils.formatdate(usegmt=True) writes it, but 5x cheaper."""
-    t = time.gmtime(int(ts))
+    return _http_time_of(int(ts))
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_time_of(second: int) -> str:
+    # Cached: small objects written together share their Last-Modified second.
+    t = time.gmtime(second)
     return (
         f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"

@@ -123,9 +123,11 @@ class Listing:
 
 def _object(row: tuple[Any, ...]) -> ObjectRecord:
     """A row of `_META` columns, optionally followed by `data`."""
+    headers = {} if row[7] == "{}" else json.loads(row[7])  # most have none: skip the parser
+    segments = [] if row[9] == "[]" else [(b, s) for b, s in json.loads(row[9])]
     return ObjectRecord(
-        row[0], row[1], row[2], row[3], int(row[4]), row[5], row[6], json.loads(row[7]),
-        row[8], [(b, s) for b, s in json.loads(row[9])], row[10] if len(row) > 10 else None,
+        row[0], row[1], row[2], row[3], int(row[4]), row[5], row[6], headers,
+        row[8], segments, row[10] if len(row) > 10 else None,
     )  # fmt: skip
 
 
