@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
 from .errors import OssError
 
@@ -61,7 +61,9 @@ class TransferredObject(BaseModel):
     crc64: int | None = None
     local_path: str = ""
     content_type: str = ""  # as stored (downloads) or sent (uploads); "" when not known
-    metadata: dict[str, str] = {}  # user metadata (x-oss-meta-*), names lower-cased
+    # User metadata (x-oss-meta-*), names lower-cased. A factory, not `= {}`: pydantic
+    # deep-copies a mutable default for every instance (half the cost of building one).
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class _TransferResult(ApiResponse):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 from collections.abc import Mapping
@@ -57,12 +58,17 @@ def source_mtime_ns(metadata: Mapping[str, str], last_modified: str) -> int | No
     raw = metadata.get(MTIME, "")
     if raw.isdigit() and len(raw) <= 20:
         return int(raw)
-    if last_modified:
-        try:
-            return int(parsedate_to_datetime(last_modified).timestamp()) * 1_000_000_000
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    return None
+    return _http_date_ns(last_modified) if last_modified else None
+
+
+@functools.lru_cache(maxsize=256)
+def _http_date_ns(text: str) -> int | None:
+    """A Last-Modified header in ns (None: not a date). Cached: a listing's objects share a
+    few seconds, and parsing one costs more than the rest of a small download's metadata."""
+    try:
+        return int(parsedate_to_datetime(text).timestamp()) * 1_000_000_000
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _printable_ascii(text: str, allow_empty: bool = False) -> bool:
