@@ -248,3 +248,14 @@ def test_report_issue_15_targets() -> None:
     )
     assert f"| latency download | {need} | 0.62x (2,000 of 3,200 files/s) | MISSED |" in lines
     assert "| latency download | CPU/file <= at concurrency 8 | n/a | not measured |" in lines
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_latency_ceiling_smoke(signed: bool) -> None:
+    """benchmarks.latency_ceiling runs against both servers (every answer checked inside)."""
+    cmd = [sys.executable, "-m", "benchmarks.latency_ceiling", "--count", "40"]
+    cmd += ["--concurrency", "4", "--latency-ms", "1", *(["--signed"] if signed else [])]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split()[:2] for line in proc.stdout.splitlines()]
+    assert rows == [["ours", "PUT"], ["ours", "GET"], ["hello", "PUT"], ["hello", "GET"]]
