@@ -102,6 +102,7 @@ def test_upload_keeps_parts_the_record_missed_when_their_crc_matches(
     write_file(src, PARTS * PART, seed=2)
     ckpt = tmp_path / "ckpt"
     recorded: list[int] = []
+    held: list[int] = []
 
     async def main() -> None:
         async with oss_session(creds, _config(ckpt)) as oss:
@@ -116,12 +117,16 @@ def test_upload_keeps_parts_the_record_missed_when_their_crc_matches(
             for n in numbers[-2:]:
                 del data["parts"][str(n)]
             record.write_text(json.dumps(data))
+            # The server may hold one part more than the record (its answer came as the
+            # fault cut the upload short): that one is also proved ours by its CRC64.
+            held.append(_parts_held(peer_bucket(creds, bucket), "k"))
             oss_server.stats.reset()
             again = await oss.upload(bucket, "k", str(src))
             assert again.success, again.error_message
 
     run(main())
-    assert oss_server.stats.requests["UploadPart"] == PARTS - recorded[0]
+    assert held[0] in (recorded[0], recorded[0] + 1)
+    assert oss_server.stats.requests["UploadPart"] == PARTS - held[0]
     assert peer_bucket(creds, bucket).get_object("k").read() == src.read_bytes()
 
 
