@@ -41,8 +41,7 @@ from fsspec.spec import AbstractBufferedFile, make_instance
 from pydantic import ValidationError
 
 from .aio import AsyncAgentBay, AsyncSession, ProgressEvent
-from .aio._common import run_pool
-from .aio.engine import Engine, ListPage, ObjectMeta, ObjectTarget
+from .aio.engine import Engine, ListPage, ObjectMeta, ObjectTarget, run_pool
 from .config import TransferConfig, describe_validation_error
 from .errors import AuthError, NotFoundError, OssError
 from .protocol.signing import mask_secret

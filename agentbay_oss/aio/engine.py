@@ -16,6 +16,7 @@ is what a filesystem or a task runner wants. Get it from an initialised `AsyncOs
     await engine.delete("b", ["k1", "k2"])       # DeleteMultipleObjects, 1,000 a request
     async for bucket in engine.list_buckets(): ...  # name, region, created
     await engine.create_bucket("b"); await engine.delete_bucket("b")  # an empty one
+    results = await run_pool(keys, engine.concurrency, fetch)  # the engine's worker pool
 
 Every call takes an optional `progress` hook, as the `AsyncOss` methods do.
 """
@@ -33,7 +34,7 @@ from ..protocol.keys import validate_bucket
 from ..protocol.metadata import object_headers
 from ..protocol.xml import BucketEntry, ListPage, UploadEntry
 from ._client import ObjectMeta, OssClient
-from ._common import Progress, ProgressHook
+from ._common import Progress, ProgressHook, run_pool
 from ._copy import check_same_region, copy_object
 from ._download import clamp_range, download_object, iter_ranges, read_span
 from ._sources import StreamSource, as_source
@@ -263,4 +264,5 @@ __all__ = [
     "UploadEntry",
     "UrlTarget",
     "as_source",
+    "run_pool",
 ]
