@@ -8,7 +8,8 @@ invocations (`--work`/noop-server-root): the first invocation seeds the tree wit
 `sync_upload` (timed and printed: that is an upload from empty at this scale), every later one
 only measures a `sync_upload` of the unchanged tree, which must send nothing. Each sync runs in a
 child process, so its peak RSS and CPU are its own; the server's CPU is read from /proc around
-it. `--fresh` wipes the store first.
+it. `--download` then times the tree's directory download into an empty directory (the
+download row at this scale). `--fresh` wipes the store first.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from benchmarks.serverproc import ServerProcess
 PREFIX = "tree"
 
 
-async def _sync(endpoint: str, src: str) -> dict[str, Any]:
+async def _run(endpoint: str, op: str, local: str) -> dict[str, Any]:
     from agentbay_oss.aio import AsyncAgentBay
 
     created = await AsyncAgentBay(config={"concurrency": 16}).create()
@@ -49,26 +50,32 @@ async def _sync(endpoint: str, src: str) -> dict[str, Any]:
         if not init.success:
             raise RuntimeError(f"env_init: {init.error_message}")
         t0, cpu0 = time.monotonic(), time.process_time()
-        r = await session.oss.sync_upload(BUCKET, PREFIX, src)
+        if op == "sync":
+            r: Any = await session.oss.sync_upload(BUCKET, PREFIX, local)
+            skipped = r.skipped
+        else:  # the tree's directory download, into a fresh directory
+            r = await session.oss.download(BUCKET, PREFIX + "/", local)
+            skipped = 0
         wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
         if not r.success:
-            raise RuntimeError(f"sync_upload: {r.error_message}")
-        return {"wall": wall, "cpu": cpu, "sent": r.files, "skipped": r.skipped}
+            raise RuntimeError(f"{op}: {r.error_message}")
+        return {"wall": wall, "cpu": cpu, "sent": r.files, "skipped": skipped}
     finally:
         await session.delete()
 
 
-def child(endpoint: str, src: str) -> None:
-    """One sync in this process; prints one JSON line with its wall and CPU (the sync call
-    alone, not the interpreter's start) and the process's peak RSS."""
-    out = asyncio.run(_sync(endpoint, src))
+def child(endpoint: str, op: str, local: str) -> None:
+    """One sync or download in this process; prints one JSON line with its wall and CPU (the
+    call alone, not the interpreter's start) and the process's peak RSS."""
+    out = asyncio.run(_run(endpoint, op, local))
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out), flush=True)
 
 
-def _measure(server: ServerProcess, src: Path) -> dict[str, Any]:
+def _measure(server: ServerProcess, local: Path, op: str = "sync") -> dict[str, Any]:
     cpu0 = server.cpu_seconds()
-    cmd = [sys.executable, "-m", "benchmarks.noop_sync", "--child", server.endpoint, str(src)]
+    cmd = [sys.executable, "-m", "benchmarks.noop_sync", "--child", server.endpoint, op]
+    cmd.append(str(local))
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"sync child failed:\n{proc.stderr[-3000:]}")
@@ -94,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=ROOT / ".work")
     p.add_argument("--fresh", action="store_true", help="wipe the kept store first")
     p.add_argument("--nice", type=int, default=0, help="renice everything (needs root if < 0)")
-    p.add_argument("--child", nargs=2, metavar=("ENDPOINT", "SRC"), help=argparse.SUPPRESS)
+    p.add_argument("--download", action="store_true", help="then time the tree's download")
+    p.add_argument("--child", nargs=3, metavar=("ENDPOINT", "OP", "DIR"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child:
         child(*a.child)
@@ -139,6 +147,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"not a no-op: {rec}")
             recs.append(rec)
             print(_line("no-op sync_upload", a.count, rec), flush=True)
+        if a.download:
+            dest = work / f"noop-dl-{a.count}"
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir()
+            rec = _measure(server, dest, "download")
+            if rec["sent"] != a.count:
+                raise RuntimeError(f"download got {rec['sent']} of {a.count}")
+            print(_line("directory download", a.count, rec), flush=True)
+            shutil.rmtree(dest, ignore_errors=True)
     walls = [r["wall"] for r in recs]
     print(
         f"# no-op sync median {statistics.median(walls):.1f} s "
