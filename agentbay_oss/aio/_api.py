@@ -496,7 +496,7 @@ class AsyncOss:
         (`write(bytes)`, sync or async: a file object, sys.stdout.buffer, a socket file).
         Ranges are fetched concurrently; memory stays within `concurrency + 1` ranges. The
         whole object's CRC-64 is checked at the end, when the writer has the bytes already."""
-        where = f"oss://{bucket}/{object} to a writer"
+        where = f"oss://{bucket}/{object}"  # the writer may be stdout: name only the source
 
         async def run() -> OSSDownloadResult:
             started = time.monotonic()

@@ -163,6 +163,17 @@ def test_interrupted_directory_transfers_say_what_was_done(
     assert 1 <= downloaded <= len(list(back.iterdir())) <= downloaded + 1
 
 
+def test_missing_key_to_standard_output_names_the_object(
+    creds: Creds, bucket: str, tmp_path: Path
+) -> None:
+    proc = cli("cp", f"oss://{bucket}/missing.txt", "-", creds=creds)
+    assert proc.returncode == 1 and proc.stdout == ""
+    line = _one_error_line(proc.stderr)
+    # The user typed `-`: the message names the object, not an internal "writer".
+    assert f"oss://{bucket}/missing.txt" in line and "NoSuchKey" in line
+    assert "writer" not in line
+
+
 # ---------------------------------------------------------------------------- --json
 def test_json_failures_print_the_failed_result(creds: Creds, bucket: str, tmp_path: Path) -> None:
     proc = cli("cp", "--json", f"oss://{bucket}/missing.txt", str(tmp_path / "m"), creds=creds)
