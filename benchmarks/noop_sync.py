@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -68,7 +67,11 @@ def child(endpoint: str, op: str, local: str) -> None:
     """One sync or download in this process; prints one JSON line with its wall and CPU (the
     call alone, not the interpreter's start) and the process's peak RSS."""
     out = asyncio.run(_run(endpoint, op, local))
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so a child would report
+    # its parent's peak (the harness holds the 1,000,000-file manifest: ~470 MiB).
+    status = Path("/proc/self/status").read_text()
+    hwm_kib = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM:"))
+    out["peak_rss_mib"] = hwm_kib / 1024
     print(json.dumps(out), flush=True)
 
 
