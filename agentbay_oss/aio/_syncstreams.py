@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from ..errors import InvalidInputError, ProtocolError
@@ -130,18 +131,28 @@ async def local_batches(root: str, chosen: PathFilter, outcome: Outcome) -> Batc
     """The regular files below `root`, in key order, a walker batch at a time (nothing read
     ahead: a sync reads only what it sends); unreadable entries are failures."""
     walker = _files.TreeWalker(root, read_ahead=False)
-    while batch := await asyncio.to_thread(walker.next_batch, 1000):
-        out: list[tuple[str, Local]] = []
-        for item in batch:
-            if item.is_dir_marker:
-                continue
-            if item.error:
-                outcome.record(item.path, InvalidInputError(item.error, hint=item.hint))
-                continue
-            rel = "/".join(item.rel)
-            if chosen(rel):
-                out.append((rel, Local(Entry(rel, item.size, item.mtime_ns), item)))
-        yield out
+    # The walker's next batch is made (in its thread, its stat calls free of the GIL) while
+    # this one is merged: one batch ahead, so memory stays one batch.
+    ahead = asyncio.ensure_future(asyncio.to_thread(walker.next_batch, 1000))
+    try:
+        while batch := await ahead:
+            ahead = asyncio.ensure_future(asyncio.to_thread(walker.next_batch, 1000))
+            out: list[tuple[str, Local]] = []
+            for item in batch:
+                if item.is_dir_marker:
+                    continue
+                if item.error:
+                    outcome.record(item.path, InvalidInputError(item.error, hint=item.hint))
+                    continue
+                rel = "/".join(item.rel)
+                if chosen(rel):
+                    out.append((rel, Local(Entry(rel, item.size, item.mtime_ns), item)))
+            yield out
+    finally:
+        if not ahead.done():
+            ahead.cancel()  # (the thread finishes its batch; nothing reads the walker after)
+        elif not ahead.cancelled():
+            ahead.exception()  # a batch nobody will use: its failure is nobody's either
 
 
 async def remote_batches(
@@ -152,11 +163,19 @@ async def remote_batches(
     cut = len(prefix)
     async for page in client.iter_list(bucket, prefix):
         out: list[tuple[str, Remote]] = []
+        # The objects of a page mostly share a few Last-Modified seconds (the parser hands
+        # out one datetime per second): each is converted once.
+        in_ns: dict[datetime, int] = {}
         for e in page.entries:
             rel = e.key[cut:]
             if not rel or rel.endswith("/") or not chosen(rel):
                 continue
-            modified = int(e.last_modified.timestamp()) * NS if e.last_modified else None
+            when = e.last_modified
+            modified = None
+            if when is not None:
+                modified = in_ns.get(when)
+                if modified is None:
+                    modified = in_ns[when] = int(when.timestamp()) * NS
             out.append((rel, Remote(Entry(rel, e.size, modified, e.etag), e.key)))
         yield out
 

@@ -30,7 +30,7 @@ class ErrorInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a listing makes one per object, frozen costs 4x
 class ListEntry:
     key: str
     size: int
