@@ -70,7 +70,7 @@ class _Side(Generic[T]):
                 self.done = True
                 return
             keys = [sort_key(rel) for rel, _ in batch]
-            for before, key, item in zip([self._last, *keys], keys, batch):
+            for before, key, item in zip([self._last, *keys], keys, batch, strict=False):
                 if key <= before:
                     raise ProtocolError(
                         f"the {self._side} side is not in key order at {item[0]!r}; refusing "

@@ -299,7 +299,7 @@ def _parse_list_fast(body: bytes) -> ListPage:
         keys = [unquote(k) for k in keys]
     entries = [
         ListEntry(key, int(size), _xml_text(etag), _parse_time(modified))
-        for key, modified, etag, size in zip(keys, cut[2::5], cut[3::5], cut[4::5])
+        for key, modified, etag, size in zip(keys, cut[2::5], cut[3::5], cut[4::5], strict=True)
     ]
     return _parse_list_tree(root, entries)
 

@@ -64,6 +64,8 @@ def test_undecodable_names_sort_by_their_bytes() -> None:
     # lists: "\udcff" is the byte 0xFF, after every UTF-8 sequence (code point order would
     # put it before "\uffff", and call the stream out of order).
     keys = ["a", "\u00e9", "\uffff", "\U0010ffff", "\udcff"]
-    assert _pairs(keys, keys[1:], 2) == [(k, k.upper(), None if k == "a" else k.upper()) for k in keys]
+    assert _pairs(keys, keys[1:], 2) == [
+        (k, k.upper(), None if k == "a" else k.upper()) for k in keys
+    ]
     with pytest.raises(ProtocolError, match="source side is not in key order"):
         _pairs(["\udcff", "\uffff"], [])
