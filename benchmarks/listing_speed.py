@@ -8,6 +8,7 @@ root are kept in `--work` and reused. Then, each round:
 
 - `list`: every key listed through the SDK's listing (ListObjectsV2 pages of 1,000, read
   ahead): server CPU per key (user+sys from /proc) and client CPU per key (process_time).
+- `list_v1`: the same through oss2 (ListObjects V1, with Owner): server CPU per key.
 - `sync`: a no-op `sync_upload` (compare size_mtime) of the tree: client and server CPU per
   key, wall time, and how much of the two overlapped ((client + server CPU) / wall: above 1
   means they ran side by side).
@@ -70,6 +71,16 @@ def _measure(
     return result, time.process_time() - c0, server.cpu_seconds() - s0, wall
 
 
+def _list_v1(server: ServerProcess, endpoint: str) -> tuple[int, float]:
+    """(keys, server CPU s) of a V1 listing of everything by oss2."""
+    import oss2
+
+    bucket = oss2.Bucket(oss2.StsAuth(AK, SK, TOKEN), endpoint, BUCKET)
+    s0 = server.cpu_seconds()
+    n = sum(1 for _ in oss2.ObjectIterator(bucket, prefix="tree/", max_keys=1000))
+    return n, server.cpu_seconds() - s0
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--count", type=int, default=100_000, help="files of 1 KiB (default 100000)")
@@ -91,6 +102,8 @@ def main() -> None:
         for _ in range(a.rounds):
             n, lc, ls, lw = _measure(server, ep, _count_keys)
             assert n == a.count, (n, a.count)
+            n1, l1 = _list_v1(server, ep)
+            assert n1 == a.count, (n1, a.count)
             r, sc, ss, sw = _measure(
                 server, ep, lambda oss: oss.sync_upload(BUCKET, "tree/", str(tree))
             )
@@ -101,6 +114,7 @@ def main() -> None:
                     "list_server_us_per_key": ls / n * 1e6,
                     "list_client_us_per_key": lc / n * 1e6,
                     "list_wall_s": lw,
+                    "list_v1_server_us_per_key": l1 / n1 * 1e6,
                     "sync_client_us_per_key": sc / n * 1e6,
                     "sync_server_us_per_key": ss / n * 1e6,
                     "sync_wall_s": sw,
