@@ -135,3 +135,65 @@ def test_parse_list_uploads_pages_and_url_encoding() -> None:
     )
     with pytest.raises(ProtocolError, match="no way to continue"):
         parse_list_uploads(stuck)
+
+
+_ENTRY = (
+    "<Contents><Key>{key}</Key><LastModified>2026-11-23T20:01:09.000Z</LastModified>"
+    "<ETag>{etag}</ETag><Type>Normal</Type><Size>{size}</Size><StorageClass>Standard"
+    "</StorageClass>{owner}</Contents>"
+)
+_OWNER = "<Owner><ID>o</ID><DisplayName>o</DisplayName></Owner>"
+
+
+def _page(entries: str, url: bool, tail: str = "") -> bytes:
+    head = '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>b</Name>'
+    head += "<EncodingType>url</EncodingType>" if url else ""
+    head += "<IsTruncated>true</IsTruncated><NextMarker>n%26m</NextMarker>"
+    return (head + entries + tail + "</ListBucketResult>").encode()
+
+
+@pytest.mark.parametrize("url", [False, True])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        # The usual shape: read by the regular expression.
+        _ENTRY.format(key="a%20b/c", etag='"E1"', size=1, owner="")
+        + _ENTRY.format(key="x&amp;y&lt;z&gt;&quot;&apos;", etag="&quot;E2&quot;", size=20, owner=_OWNER),
+        _ENTRY.format(key="%E6%96%87+%2B", etag='"E"', size=0, owner="")
+        + "<CommonPrefixes><Prefix>p%2F</Prefix></CommonPrefixes>"
+        + _ENTRY.format(key="z", etag='"E"', size=3, owner=""),
+        # Other shapes: ElementTree reads the whole page, the answer is the same.
+        _ENTRY.format(key="a&#65;&#x42;", etag='"E"', size=1, owner=""),
+        _ENTRY.format(key="<![CDATA[c<d]]>", etag='"E"', size=1, owner=""),
+        "<Contents>\n  <Key>pretty</Key>\n  <Size>7</Size>\n</Contents>",
+        "<Contents><Size>7</Size><Key>reordered</Key><ETag>e</ETag></Contents>"
+        + _ENTRY.format(key="after", etag='"E"', size=1, owner=""),
+        _ENTRY.format(key="a", etag='"E"', size=1, owner="").replace("<Size>", "<Extra/><Size>"),
+    ],
+)  # fmt: skip
+def test_list_fast_path_reads_what_the_tree_reads(entries: str, url: bool) -> None:
+    body = _page(entries, url, "<CommonPrefixes><Prefix>q%2F</Prefix></CommonPrefixes>")
+    tree = oxml._parse_list_tree(oxml._root(body, "ListBucketResult"), [])
+    assert oxml.parse_list_objects(body) == tree
+    assert len(tree.entries) == entries.count("<Contents>")
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        _ENTRY.format(key="a&bogus;", etag='"E"', size=1, owner=""),
+        _ENTRY.format(key="a", etag='"E"', size=1, owner="").replace("</Contents>", ""),
+        _ENTRY.format(key="a&#0;", etag='"E"', size=1, owner=""),
+    ],
+)
+def test_list_fast_path_leaves_broken_pages_to_the_tree(entries: str) -> None:
+    with pytest.raises(ProtocolError, match="not XML"):
+        oxml.parse_list_objects(_page(entries, True))
+
+
+def test_list_fast_path_takes_the_usual_shape() -> None:
+    # What OSS and the local server send is read without building a tree of the objects.
+    entries = _ENTRY.format(key="k&amp;1", etag="&quot;E&quot;", size=5, owner=_OWNER)
+    page = oxml._parse_list_fast(_page(entries * 3, True))
+    assert [(e.key, e.size, e.etag) for e in page.entries] == [("k&1", 5, '"E"')] * 3
+    assert page.is_truncated and page.next_token == "n&m"

@@ -54,6 +54,9 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _signed_with: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "agentbay_oss_signed_with", default=None
 )
+# Listing pages waiting for the caller: one read-ahead idled the server whenever the caller
+# took longer than usual over a page (a sync's merge, a busy machine).
+LIST_AHEAD = 3
 REFRESH_MARGIN = 60.0  # seconds before a known expiry when the provider is asked again
 
 CredentialsProvider = Callable[[], "Credentials | Awaitable[Credentials] | Any"]
@@ -555,28 +558,40 @@ class OssClient:
         return oxml.parse_list_objects(body)
 
     async def iter_list(
-        self, bucket: str, prefix: str, delimiter: str | None = None
+        self, bucket: str, prefix: str, delimiter: str | None = None, page_size: int = 1000
     ) -> AsyncIterator[oxml.ListPage]:
-        """Pages of a listing. The next page is requested while the caller works through the
-        current one: a directory download otherwise idled its workers at every page boundary."""
-        token = ""
-        ahead: asyncio.Future[oxml.ListPage] | None = asyncio.ensure_future(
-            self.list_page(bucket, prefix, token, delimiter)
-        )
-        try:
-            while ahead is not None:
-                page = await ahead
-                ahead = None
-                if page.is_truncated:
-                    if page.next_token == token:
+        """Pages of a listing. Pages are requested ahead of the caller, up to LIST_AHEAD of
+        them waiting, by one task that follows the continuation tokens: the server lists the
+        next pages while the caller works through this one (memory stays a few pages)."""
+        pages: asyncio.Queue[oxml.ListPage | Exception] = asyncio.Queue(LIST_AHEAD)
+
+        async def fetch() -> None:
+            token = ""
+            try:
+                while True:
+                    page = await self.list_page(bucket, prefix, token, delimiter, page_size)
+                    if page.is_truncated and page.next_token == token:
                         raise ProtocolError("the listing did not advance; giving up")
+                    await pages.put(page)
+                    if not page.is_truncated:
+                        return
                     token = page.next_token
-                    ahead = asyncio.ensure_future(self.list_page(bucket, prefix, token, delimiter))
-                yield page
+            except Exception as exc:  # handed to the caller, in order after the pages
+                await pages.put(exc)
+
+        fetcher = asyncio.ensure_future(fetch())
+        try:
+            while True:
+                got = await pages.get()
+                if isinstance(got, Exception):
+                    raise got
+                yield got
+                if not got.is_truncated:
+                    return
         finally:
-            if ahead is not None and not ahead.done():
-                ahead.cancel()
-                ahead.add_done_callback(_retrieve)
+            if not fetcher.done():
+                fetcher.cancel()
+                fetcher.add_done_callback(_retrieve)
 
     async def delete_batch(self, bucket: str, keys: list[str]) -> None:
         """DeleteMultipleObjects of up to 1,000 keys (quiet: the reply lists only failures)."""

@@ -159,7 +159,7 @@ class Engine:
     async def list_pages(
         self, bucket: str, prefix: str = "", delimiter: str | None = None
     ) -> AsyncIterator[ListPage]:
-        """Listing pages in key order, the next one read while the caller works."""
+        """Listing pages in key order, the next ones read while the caller works."""
         async for page in self._client.iter_list(bucket, prefix, delimiter):
             yield page
 

@@ -29,7 +29,7 @@ class Action(str, Enum):
     CHECK = "check"  # sizes match; the compare mode needs more than the listing tells
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entry:
     """One side's view of a relative key. `mtime_ns` None: not known from the listing."""
 
@@ -39,9 +39,11 @@ class Entry:
     etag: str = ""
 
 
-def sort_key(rel: str) -> bytes:
-    """The order both streams arrive in: UTF-8 bytes of the relative key (as OSS lists)."""
-    return rel.encode("utf-8", "surrogateescape")
+def sort_key(rel: str) -> str:
+    """The order both streams arrive in: UTF-8 bytes of the relative key (as OSS lists), as
+    a str with one code point per byte. An ASCII key is its own sort key (no copy): keys of a
+    million-file sync are compared a million times."""
+    return rel if rel.isascii() else rel.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
 def decide(source: Entry | None, dest: Entry | None, compare: str) -> Action:

@@ -31,10 +31,9 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..protocol.crc64 import crc64
 
@@ -113,9 +112,21 @@ class IntegrityReport:
         return not self.problems
 
 
+class ListedObject(NamedTuple):
+    """What a listing says of an object: read without its headers' JSON or its bytes (a
+    listing of 1,000 keys builds 1,000 of these)."""
+
+    key: str
+    size: int
+    etag: str
+    mtime: float
+    otype: str
+    storage_class: str
+
+
 @dataclass
 class Listing:
-    contents: list[ObjectRecord]
+    contents: list[ListedObject]
     prefixes: list[str]
     truncated: bool
     next_marker: str
@@ -129,6 +140,10 @@ def _object(row: tuple[Any, ...]) -> ObjectRecord:
         row[0], row[1], row[2], row[3], int(row[4]), row[5], row[6], headers,
         row[8], segments, row[10] if len(row) > 10 else None,
     )  # fmt: skip
+
+
+def _storage_class(headers: str) -> str:
+    return str(json.loads(headers).get("x-oss-storage-class", "Standard"))
 
 
 def _object_row(rec: ObjectRecord) -> tuple[Any, ...]:
@@ -154,6 +169,13 @@ def _part(row: sqlite3.Row) -> PartRecord:
 _GET_META = f"SELECT {_META} FROM objects WHERE bucket=? AND key=?"
 _GET_WITH_DATA = f"SELECT {_META}, data FROM objects WHERE bucket=? AND key=?"
 _GET_SEGMENTS = "SELECT segments FROM objects WHERE bucket=? AND key=?"
+_LISTED = (
+    "SELECT key, size, etag, mtime, otype,"
+    # The headers only when they name a storage class: the one header a listing tells.
+    " CASE WHEN instr(headers, 'x-oss-storage-class') THEN headers ELSE '' END"
+    " FROM objects WHERE bucket=? AND key {} ? ORDER BY key LIMIT ?"
+)
+_LIST_GE, _LIST_GT = _LISTED.format(">="), _LISTED.format(">")
 _PUT = f"INSERT OR REPLACE INTO objects ({_META}, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
 # The write-ahead log is truncated to this size whenever a checkpoint resets it; between
@@ -165,6 +187,8 @@ WAL_LIMIT = 16 * 1024 * 1024
 VACUUM_PAGES_PER_ROUND = 1024
 VACUUM_ROUNDS = 4
 
+# Rows a delimited listing reads at a time: it may jump past a common prefix after the first.
+DELIMITED_CHUNK = 100
 # Every key that starts with P sorts below P + this (UTF-8 order equals code point order).
 _TOP = "\U0010ffff"
 
@@ -405,18 +429,17 @@ class Storage:
         self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
         return old
 
-    def _keys_from(self, bucket: str, start: str, inclusive: bool) -> Iterator[ObjectRecord]:
-        op = ">=" if inclusive else ">"
-        while True:
-            rows = self.db.execute(
-                f"SELECT {_META} FROM objects WHERE bucket=? AND key {op} ? ORDER BY key LIMIT 1000",
-                (bucket, start),
-            ).fetchall()
-            for row in rows:
-                yield _object(row)
-            if len(rows) < 1000:
-                return
-            start, op = rows[-1][1], ">"
+    def _listed_from(
+        self, bucket: str, start: str, inclusive: bool, limit: int
+    ) -> list[ListedObject]:
+        """Up to `limit` objects from `start` on, in key order, in one query."""
+        cur = self.db.cursor()
+        cur.row_factory = None  # plain tuples: a listing reads a million rows of a big bucket
+        rows = cur.execute(_LIST_GE if inclusive else _LIST_GT, (bucket, start, limit)).fetchall()
+        return [
+            ListedObject(k, s, e, m, o, _storage_class(h) if h else "Standard")
+            for k, s, e, m, o, h in rows
+        ]
 
     def list_objects(
         self, bucket: str, prefix: str, after: str, delimiter: str, max_keys: int
@@ -428,14 +451,20 @@ class Storage:
         else:
             start, inclusive = prefix, True
         while True:
-            jumped = False
-            for rec in self._keys_from(bucket, start, inclusive):
-                if not rec.key.startswith(prefix):
+            # One entry more than fits tells whether the listing is truncated; with a
+            # delimiter a chunk may end at the first common prefix, so it reads less at once.
+            limit = max_keys - len(out.contents) - len(out.prefixes) + 1
+            if delimiter:
+                limit = min(limit, DELIMITED_CHUNK)
+            chunk = self._listed_from(bucket, start, inclusive, limit)
+            for obj in chunk:
+                key = obj.key
+                if not key.startswith(prefix):
                     return out
                 if delimiter:
-                    cut = rec.key.find(delimiter, len(prefix))
+                    cut = key.find(delimiter, len(prefix))
                     if cut >= 0:
-                        cp = rec.key[: cut + len(delimiter)]
+                        cp = key[: cut + len(delimiter)]
                         if cp != after and (not out.prefixes or out.prefixes[-1] != cp):
                             if len(out.contents) + len(out.prefixes) >= max_keys:
                                 out.truncated = True
@@ -444,19 +473,20 @@ class Storage:
                             out.next_marker = cp
                         # Skip the rest of this common prefix in one query.
                         jump = cp + _TOP
-                        if rec.key >= jump:  # a key beyond the jump point: step past it
-                            start, inclusive = rec.key, False
+                        if key >= jump:  # a key beyond the jump point: step past it
+                            start, inclusive = key, False
                         else:
                             start, inclusive = jump, True
-                        jumped = True
                         break
                 if len(out.contents) + len(out.prefixes) >= max_keys:
                     out.truncated = True
                     return out
-                out.contents.append(rec)
-                out.next_marker = rec.key
-            if not jumped:
-                return out
+                out.contents.append(obj)
+                out.next_marker = key
+            else:
+                if len(chunk) < limit:
+                    return out
+                start, inclusive = chunk[-1].key, False
 
     # ------------------------------------------------------------------ multipart
 

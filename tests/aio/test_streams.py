@@ -423,3 +423,37 @@ def test_single_puts_over_a_mib_send_without_warnings(
     for r in run(go()):
         assert r.success, r.error_message
     assert peer.get_object("s").read() == data and peer.get_object("f").read() == data
+
+
+def test_listing_reads_a_bounded_number_of_pages_ahead(
+    creds: Any, bucket: str, oss_server: Any, peer: oss2.Bucket
+) -> None:
+    import asyncio
+    import time
+
+    from agentbay_oss.aio._client import LIST_AHEAD
+
+    for i in range(12):
+        peer.put_object(f"la/{i:02}", b"x")
+    stats = oss_server.stats.requests
+    bound = LIST_AHEAD + 1  # pages waiting, and one in the fetcher's hand
+    ahead: list[int] = []
+
+    async def go() -> list[str]:
+        async with oss_session(creds) as oss:
+            client = oss._require()
+            base = stats["ListObjectsV2"]
+            got: list[str] = []
+            async for page in client.iter_list(bucket, "la/", page_size=1):
+                got += [e.key for e in page.entries]
+                if len(got) == 1:  # a slow caller: the fetcher runs ahead, up to the bound
+                    deadline = time.monotonic() + 30
+                    while stats["ListObjectsV2"] - base < 1 + bound:
+                        assert time.monotonic() < deadline, "the listing did not read ahead"
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.2)  # and no further
+                ahead.append(stats["ListObjectsV2"] - base - len(got))
+            return got
+
+    assert run(go()) == [f"la/{i:02}" for i in range(12)]
+    assert ahead[0] == bound and max(ahead) == bound, ahead

@@ -57,3 +57,15 @@ def test_pairs_by_utf8_byte_order() -> None:
 def test_a_stream_out_of_order_is_refused(src: list[str], dst: list[str], side: str) -> None:
     with pytest.raises(ProtocolError, match=f"the {side} side is not in key order"):
         _pairs(src, dst)
+
+
+def test_undecodable_names_sort_by_their_bytes() -> None:
+    # A name the file system gave as bytes (surrogateescape) sorts by those bytes, as OSS
+    # lists: "\udcff" is the byte 0xFF, after every UTF-8 sequence (code point order would
+    # put it before "\uffff", and call the stream out of order).
+    keys = ["a", "\u00e9", "\uffff", "\U0010ffff", "\udcff"]
+    assert _pairs(keys, keys[1:], 2) == [
+        (k, k.upper(), None if k == "a" else k.upper()) for k in keys
+    ]
+    with pytest.raises(ProtocolError, match="source side is not in key order"):
+        _pairs(["\udcff", "\uffff"], [])

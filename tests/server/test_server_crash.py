@@ -226,9 +226,11 @@ def test_the_integrity_check_finds_what_is_broken(tmp_path: Path) -> None:
         assert clean.ok and (clean.objects, clean.uploads, clean.parts, clean.blobs) == (3, 1, 1, 3)
     store = Storage(tmp_path)
     try:
-        blob_of = {
-            rec.key: rec.segments[0][0] for rec in store._keys_from("chk", "", True) if rec.segments
-        }
+        blob_of = {}
+        for key in ("blob", "flipped"):
+            rec = store.get_object("chk", key, data=False)
+            assert rec is not None
+            blob_of[key] = rec.segments[0][0]
         store.blob_path(blob_of["blob"]).unlink()
         flipped = store.blob_path(blob_of["flipped"])
         data = bytearray(flipped.read_bytes())

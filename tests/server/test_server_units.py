@@ -26,7 +26,8 @@ from agentbay_oss.server.request import (
     strict_unquote,
 )
 from agentbay_oss.server.routing import operation
-from agentbay_oss.server.storage import ObjectRecord, Storage
+from agentbay_oss.server.storage import ListedObject, ObjectRecord, Storage
+from agentbay_oss.server.xmlio import contents_xml, el, enc, iso8601, node, owner_xml, quoted
 
 
 @pytest.mark.parametrize(
@@ -270,3 +271,42 @@ def test_parse_target_virtual_hosted() -> None:
     assert parse_target("/dir/a%20b?acl", "bkt") == ("bkt", "dir/a b", [("acl", None)])
     assert parse_target("/", "bkt") == ("bkt", "", [])
     assert parse_target("//k", "bkt") == ("bkt", "/k", [])
+
+
+@pytest.mark.parametrize("url", [False, True])
+@pytest.mark.parametrize("owner", [False, True])
+@pytest.mark.parametrize(
+    "key", ["plain/key.bin", "a&b<c>d", "sp ace+%41", "ctl\x01\x1f", "ünï/日本", "q\"'", "\ufffex"]
+)
+def test_contents_xml_matches_the_element_builders(key: str, url: bool, owner: bool) -> None:
+    # The fast builder of listing entries says what the general ones (el / node) say.
+    obj = ListedObject(key, 1024, "5D41-2", 1_700_000_000.7, "Multipart", "IA&<x>")
+    expected = node(
+        "Contents", el("Key", enc(key, url)), el("LastModified", iso8601(obj.mtime)),
+        el("ETag", quoted(obj.etag)), el("Type", obj.otype), el("Size", obj.size),
+        el("StorageClass", obj.storage_class), owner_xml() if owner else "",
+    )  # fmt: skip
+    assert contents_xml(obj, url, owner) == expected
+    assert iso8601(obj.mtime) == "2023-11-14T22:13:20.000Z"
+
+
+def test_listing_reads_storage_class_only_from_headers_naming_it(tmp_path: Path) -> None:
+    s = Storage(tmp_path)
+    try:
+        s.create_bucket("b")
+        s.put_object(_rec("plain"))
+        cold = _rec("cold")
+        cold.headers = {"x-oss-meta-mtime": "1", "x-oss-storage-class": "Archive"}
+        s.put_object(cold)
+        meta = _rec("meta")
+        meta.headers = {"x-oss-meta-note": "storage"}
+        s.put_object(meta)
+        listing = s.list_objects("b", "", "", "", 1000)
+        assert [(o.key, o.storage_class) for o in listing.contents] == [
+            ("cold", "Archive"), ("meta", "Standard"), ("plain", "Standard"),
+        ]  # fmt: skip
+        assert not listing.truncated
+        first = s.list_objects("b", "", "", "", 2)
+        assert [o.key for o in first.contents] == ["cold", "meta"] and first.truncated
+    finally:
+        s.close()
