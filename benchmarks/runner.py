@@ -9,6 +9,7 @@ never from argv.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -39,6 +40,11 @@ class Timer:
         self._ru0: Any = None
 
     def __enter__(self) -> Timer:
+        # Every client starts from a collected heap. CPython runs a full collection once enough
+        # allocations piled up, so whether one fell inside a short transfer depended on what
+        # the client's setup had allocated, not on the transfer: agentbay-sync's setup left
+        # one due in its `mid` download (about 30 ms CPU of 0.5 s), agentbay-async's did not.
+        gc.collect()
         self._ru0 = resource.getrusage(self._who)
         self.rss_before_kib = peak_rss_kib()
         self._t0 = time.perf_counter()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 from benchmarks import fsbench, report
 from benchmarks.report import REF
+from benchmarks.runner import Timer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -154,6 +157,26 @@ def test_harness_smoke_fs_group(tmp_path: Path) -> None:
     assert all(r["ok"] for r in records), [r.get("error") for r in records]
     assert all(r["fetched"] > 0 for r in records if r["op"] != "put")
     assert "| find over 50 keys |" in proc.stdout and "FAILED" not in proc.stdout
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+def test_timer_starts_every_client_from_a_collected_heap() -> None:
+    """A full collection due from a client's setup must not land in its timed transfer: the
+    timer collects first (with automatic collection off, only that can free the cycle)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        garbage = weakref.ref(_Node())
+        assert garbage() is not None
+        with Timer():
+            assert garbage() is None
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_report_medians_ratios_and_targets() -> None:
